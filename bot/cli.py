@@ -1,0 +1,155 @@
+"""The `chonai` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from bot import config
+
+
+def _engine(settings: config.Settings, migrate: bool = True):
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    engine = make_engine(config.database_url(settings))
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
+def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
+    from aiohttp import web
+
+    from bot import logs
+    from bot.app import build_app
+
+    logs.setup()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"chonai: http://{host}:{port}/ （Ctrl+C で停止）", file=sys.stderr)
+    web.run_app(build_app(settings), host=host, port=port, print=None,
+                shutdown_timeout=15, access_log=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: config.Settings) -> int:
+    from store.migrate import current
+
+    engine = _engine(settings)
+    print(f"schema at revision {current(engine)}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace, settings: config.Settings) -> int:
+    from store.events import EventStore
+
+    store = EventStore(_engine(settings))
+    types = [args.type] if args.type else None
+    shown = 0
+    for event in store.iter_all(args.since, types=types):
+        print(json.dumps(event.to_json(), ensure_ascii=False))
+        shown += 1
+        if args.limit and shown >= args.limit:
+            break
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: config.Settings) -> int:
+    import time
+
+    from bot.runtime import projections_for
+    from commands.registry import build_registry
+    from store.projections import ProjectionRunner
+
+    engine = _engine(settings)
+    runner = ProjectionRunner(engine, projections_for(build_registry()))
+    started = time.perf_counter()
+    for name, count in runner.rebuild_all().items():
+        print(f"{name}: {count} events applied")
+    print(f"replayed in {time.perf_counter() - started:.2f}s")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, settings: config.Settings) -> int:
+    from store.verify import verify
+
+    verdict = verify(_engine(settings, migrate=False))
+    if verdict.ok:
+        print(f"ok: {verdict.checked} events, chain intact")
+        return 0
+    print(f"TAMPERED: first bad position {verdict.bad_position} ({verdict.reason}); "
+          f"{verdict.checked} events before it are intact", file=sys.stderr)
+    return 1
+
+
+def cmd_pii_scan(args: argparse.Namespace, settings: config.Settings) -> int:
+    from handlers.pii.cli import scan_stream
+
+    scan_stream(sys.stdin, sys.stdout)
+    return 0
+
+
+Command = Callable[[argparse.Namespace, config.Settings], int]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="chonai", description="庁内ボット chonai-bot")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Command, help_text: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    run = add("run", cmd_run, "start the bot (talk room, platforms, workers)")
+    run.add_argument("--port", type=int, help="HTTP port (default CHONAI_PORT or 8080)")
+    run.add_argument("--host", help="listen address (default 127.0.0.1)")
+    add("migrate", cmd_migrate, "apply database migrations (SQLite or DATABASE_URL)")
+    events = add("events", cmd_events, "print events as JSON lines")
+    events.add_argument("--type", help="only events of this type")
+    events.add_argument("--since", type=int, default=0, help="only after this position")
+    events.add_argument("--limit", type=int, default=0, help="at most this many")
+    add("replay", cmd_replay, "rebuild every projection from position 0")
+    add("verify", cmd_verify, "check the hash chain: exit 1 naming the first bad position")
+    pii = sub.add_parser("pii", help="personal-information guard tools")
+    pii_sub = pii.add_subparsers(dest="pii_command", metavar="ACTION")
+    add("scan", cmd_pii_scan, "JSON lines {id,text} on stdin → {id,spans} on stdout",
+        parent=pii_sub)
+    for extend in _extensions():
+        extend(sub, add)
+    return top
+
+
+def _extensions() -> list:
+    """Feature modules add their own subcommands (staff, broadcast, kpi, …)."""
+    found = []
+    import importlib
+    import pkgutil
+
+    import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"commands.{info.name}")
+        if hasattr(module, "add_cli"):
+            found.append(module.add_cli)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        parser().print_help()
+        return 2
+    try:
+        settings = config.load()
+    except (ValueError, OSError) as exc:
+        print(f"設定を読み込めません: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

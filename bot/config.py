@@ -1,0 +1,108 @@
+"""Configuration from the environment, with an optional chonai.toml beside it.
+
+Environment variables win over the file; the file uses the same names in lower case
+(`database_url = "..."`) so one table in README describes both.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "./data"
+    database_url: str = ""  # empty: SQLite in data_dir
+    redis_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tz: str = "Asia/Tokyo"
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = ""
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = 30.0
+    pii_key: str = ""  # key for the audit hashes of PII findings; generated in data_dir if empty
+    pii_allow: str = ""  # comma-separated public numbers/names never flagged
+    draft_role: str = ""  # empty: everyone may use /draft
+    status_secret: str = ""
+    webhook_secret: str = ""
+    webhook_outbound_url: str = ""
+    kpi_channel: str = ""
+    kpi_cron: str = "0 9 * * mon"
+    instance: str = ""
+    extra: dict[str, str] = field(default_factory=dict)  # every other CHONAI_* setting
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_signing_secret and self.slack_bot_token) or bool(
+            self.slack_app_token and self.slack_bot_token)
+
+    @property
+    def ai_enabled(self) -> bool:
+        return bool(self.openai_base_url or self.openai_api_key)
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.extra.get(name.lower(), default)
+
+
+# Setting name -> environment variable, where it is not CHONAI_<NAME>.
+_ENV_NAMES = {
+    "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
+    "slack_bot_token": "SLACK_BOT_TOKEN", "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN", "slack_api_url": "SLACK_API_URL",
+    "openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL",
+    "openai_model": "OPENAI_MODEL",
+}
+
+
+def load(environ: dict[str, str] | None = None, path: str | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    file_values: dict[str, Any] = {}
+    toml_path = Path(path or env.get("CHONAI_CONFIG", "chonai.toml"))
+    if toml_path.is_file():
+        with toml_path.open("rb") as handle:
+            file_values = {k.lower(): v for k, v in tomllib.load(handle).items()}
+    values: dict[str, Any] = {}
+    names = {f.name: f for f in fields(Settings) if f.name != "extra"}
+    for name, spec in names.items():
+        env_name = _ENV_NAMES.get(name, f"CHONAI_{name.upper()}")
+        raw = env.get(env_name, file_values.get(name, file_values.get(env_name.lower())))
+        if raw is None or raw == "":
+            continue
+        if spec.type in ("int", int):
+            values[name] = int(raw)
+        elif spec.type in ("float", float):
+            values[name] = float(raw)
+        else:
+            values[name] = str(raw)
+    extra = {k: str(v) for k, v in file_values.items() if k not in names}
+    extra.update({k.lower(): v for k, v in env.items()
+                  if k.startswith(("CHONAI_", "LINEWORKS_"))})
+    values["extra"] = extra
+    return Settings(**values)
+
+
+def database_url(settings: Settings) -> str:
+    from store.db import sqlite_url
+
+    return settings.database_url or sqlite_url(settings.data_dir)
+
+
+def _bool_setting(settings: Settings, name: str, default: bool = False) -> bool:
+    raw = settings.get(name)
+    return _bool(raw) if raw else default
+
+
+flag = _bool_setting

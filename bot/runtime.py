@@ -1,0 +1,140 @@
+"""Wires one bot process: database, event log, projections, dispatcher, delivery, adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+from bot.adapters import Adapter
+from bot.config import Settings, database_url
+from bot.delivery import DeliveryWorker
+from bot.metrics import Metrics
+from commands.context import Services
+from commands.registry import Registry, build_registry
+from handlers.dispatcher import Dispatcher
+from handlers.intake import incoming_event
+from handlers.messages import Incoming
+from store import coordination as coordination_mod
+from store.db import make_engine
+from store.events import EventStore, RecordedEvent, utcnow
+from store.migrate import upgrade
+from store.outbox import OutboxProjection
+from store.projections import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+
+def pii_key(settings: Settings) -> bytes:
+    """The key for keyed hashes of PII findings: configured, or made once in the data dir."""
+    if settings.pii_key:
+        return settings.pii_key.encode()
+    path = Path(settings.data_dir) / "pii.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def projections_for(registry: Registry) -> list[Any]:
+    """The outbox plus every projection a command module declares in `PROJECTIONS`."""
+    import importlib
+    import pkgutil
+
+    import commands
+
+    found: list[Any] = [OutboxProjection()]
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"commands.{info.name}")
+        found.extend(getattr(module, "PROJECTIONS", ()))
+    return found
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.owner = settings.instance or f"{socket.gethostname()}:{os.getpid()}"
+        self.engine = make_engine(database_url(settings))
+        if migrate:
+            upgrade(self.engine)
+        self.metrics = Metrics()
+        self.store = EventStore(self.engine)
+        self.registry = build_registry()
+        self.coordination = coordination_mod.connect(settings.redis_url)
+        self.key = pii_key(settings)
+        self.services = Services(store=self.store, settings=settings, registry=self.registry,
+                                 clock=utcnow)
+        self.services.features["pii_key"] = self.key
+        self.services.features["guard"] = self._guard()
+        self.services.features["coordination"] = self.coordination
+        self.services.features["metrics"] = self.metrics
+        self.projections = ProjectionRunner(self.engine, projections_for(self.registry))
+        self.adapters: dict[str, Adapter] = {}
+        self.dispatcher = Dispatcher(self.services, owner=self.owner,
+                                     before_dispatch=self.projections.catch_up_all,
+                                     observe=self._observe)
+        self.worker: DeliveryWorker | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    def _guard(self) -> Any | None:
+        try:
+            from handlers.pii import Guard
+        except ImportError:  # the guard is part of the product; without it nothing goes to AI
+            log.warning("PII guard not available")
+            return None
+        allow = [a.strip() for a in self.settings.pii_allow.split(",") if a.strip()]
+        return Guard(allow=allow)
+
+    def _observe(self, kind: str, seconds: float) -> None:
+        self.metrics.handler_seconds.labels(kind).observe(seconds)
+
+    def add_adapter(self, adapter: Adapter) -> None:
+        self.adapters[adapter.platform] = adapter
+
+    async def accept(self, incoming: Incoming) -> RecordedEvent:
+        """Durably record an incoming request (the step before the platform's 200)."""
+        new = await incoming_event(incoming, registry=self.registry,
+                                   guard=self.services.get("guard"), key=self.key)
+        [recorded] = await self.store.append(new)
+        self.metrics.events.inc()
+        return recorded
+
+    async def start(self) -> None:
+        await self.store.start()
+        self.worker = DeliveryWorker(self.store, self.adapters, owner=self.owner,
+                                     before_claim=self.projections.catch_up_all)
+        self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+                       asyncio.create_task(self.worker.run(), name="delivery"),
+                       asyncio.create_task(self._gauges(), name="gauges")]
+
+    async def _gauges(self) -> None:
+        from store import outbox
+
+        while True:
+            try:
+                self.metrics.outbox_backlog.set(await asyncio.to_thread(outbox.backlog,
+                                                                        self.engine))
+            except Exception as exc:
+                log.warning("metrics gauge failed: %s", type(exc).__name__)
+            await asyncio.sleep(5)
+
+    async def stop(self) -> None:
+        """Graceful: finish handlers in flight, then stop; anything left stays in the log."""
+        try:
+            await asyncio.wait_for(self.dispatcher.drain(), 10)
+        except Exception as exc:
+            log.warning("drain incomplete: %s", type(exc).__name__)
+        if self.worker:
+            self.worker.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.stop()
+        await self.coordination.close()
+        self.engine.dispose()

@@ -1,0 +1,47 @@
+"""Commands announced in /help that are not built yet: they say so plainly."""
+
+from __future__ import annotations
+
+from commands.context import Context
+from commands.registry import command
+
+
+async def _not_yet(ctx: Context) -> None:
+    ctx.reply("このコマンドは準備中です。公開までお待ちください。/help で使えるコマンドを確認できます。",
+              private=True)
+
+
+@command("draft", ready=False, order=10, ai_bound=True)
+async def draft(ctx: Context) -> None:
+    """生成AIで文書の下書きを作ります（個人情報は送信前に自動でブロック）。"""
+    await _not_yet(ctx)
+
+
+@command("broadcast", ready=False, order=20)
+async def broadcast(ctx: Context) -> None:
+    """全職員への一斉連絡と既読・安否の確認をします（災害対策本部向け）。"""
+    await _not_yet(ctx)
+
+
+@command("here", ready=False, order=30)
+async def here(ctx: Context) -> None:
+    """今いる場所（今ココ）を地図リンク付きでルームに共有します。"""
+    await _not_yet(ctx)
+
+
+@command("where", ready=False, order=31)
+async def where(ctx: Context) -> None:
+    """共有された職員の最新の位置を一覧します（調整担当向け）。"""
+    await _not_yet(ctx)
+
+
+@command("status", ready=False, order=40)
+async def status(ctx: Context) -> None:
+    """受付番号で申請の状況を、手続き名でオンライン手続きの可否を調べます。"""
+    await _not_yet(ctx)
+
+
+@command("kpi", ready=False, order=50)
+async def kpi(ctx: Context) -> None:
+    """DX の KPI（オンライン手続数・電子決裁率など）の週次・月次まとめを表示します。"""
+    await _not_yet(ctx)

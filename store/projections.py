@@ -1,0 +1,103 @@
+"""Read models that follow the log, each with its checkpoint in the same transaction.
+
+A projection's `apply` writes its state with the connection it is handed; the runner commits
+that together with the checkpoint, so each event takes effect exactly once, and a restart
+resumes at the checkpoint. `rebuild` replays a projection from position 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, select
+
+from store.db import is_sqlite, write_transaction
+from store.events import COLUMNS, RecordedEvent, row_to_event
+from store.schema import chain_head, checkpoints, events
+
+log = logging.getLogger(__name__)
+
+
+class Projection(Protocol):
+    name: str
+    types: frozenset[str]  # the event types it reads
+
+    def apply(self, conn: Connection, batch: Sequence[RecordedEvent]) -> None: ...
+
+    def reset(self, conn: Connection) -> None: ...
+
+
+def checkpoint(conn: Connection, name: str, *, lock: bool = False) -> int:
+    query = select(checkpoints.c.position).where(checkpoints.c.name == name)
+    if lock and not is_sqlite(conn):
+        query = query.with_for_update()
+    value = conn.execute(query).scalar()
+    if value is None:
+        conn.execute(checkpoints.insert().values(name=name, position=0))
+        if lock and not is_sqlite(conn):
+            conn.execute(query).scalar()
+        return 0
+    return value
+
+
+def set_checkpoint(conn: Connection, name: str, position: int) -> None:
+    conn.execute(checkpoints.update().where(checkpoints.c.name == name).values(position=position))
+
+
+def catch_up(engine: Engine, projection: Projection, *, batch: int = 5000) -> int:
+    """Apply every event after the checkpoint; returns how many events were applied."""
+    applied = 0
+    columns = [events.c[n] for n in COLUMNS]
+    while True:
+        with write_transaction(engine) as conn:
+            start = checkpoint(conn, projection.name, lock=True)
+            head = conn.execute(select(chain_head.c.position)).scalar() or 0
+            if head <= start:
+                return applied
+            rows = conn.execute(
+                select(*columns)
+                .where(events.c.position > start, events.c.position <= head,
+                       events.c.type.in_(sorted(projection.types)))
+                .order_by(events.c.position).limit(batch)).all()
+            chunk = [row_to_event(row) for row in rows]
+            if chunk:
+                projection.apply(conn, chunk)
+            done = chunk[-1].position if len(chunk) == batch else head
+            set_checkpoint(conn, projection.name, done)
+            applied += len(chunk)
+            if done >= head:
+                return applied
+
+
+def rebuild(engine: Engine, projection: Projection) -> int:
+    """Forget the read model and replay the whole log into it."""
+    with write_transaction(engine) as conn:
+        projection.reset(conn)
+        checkpoint(conn, projection.name, lock=True)
+        set_checkpoint(conn, projection.name, 0)
+    return catch_up(engine, projection, batch=20000)
+
+
+class ProjectionRunner:
+    """Keeps every registered projection caught up, one catch-up at a time."""
+
+    def __init__(self, engine: Engine, projections: Sequence[Projection]) -> None:
+        import asyncio
+
+        self.engine = engine
+        self.projections = list(projections)
+        self._lock = asyncio.Lock()
+
+    async def catch_up_all(self) -> int:
+        import asyncio
+
+        async with self._lock:
+            return await asyncio.to_thread(self._catch_up_sync)
+
+    def _catch_up_sync(self) -> int:
+        return sum(catch_up(self.engine, p) for p in self.projections)
+
+    def rebuild_all(self) -> dict[str, int]:
+        return {p.name: rebuild(self.engine, p) for p in self.projections}
