@@ -31,6 +31,11 @@ async def read_json(request: web.Request, fields: tuple[str, ...]) -> dict[str, 
     """The request's JSON object with the named string fields, or a 4xx with a clear message."""
     try:
         body = await request.json()
+    except web.HTTPRequestEntityTooLarge:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size, actual_size=request.content_length or 0,
+            text='{"error": "送信データが大きすぎます（1MB まで）。"}',
+            content_type="application/json") from None
     except Exception:
         raise web.HTTPBadRequest(text='{"error": "JSON の形式が正しくありません。"}',
                                  content_type="application/json") from None

@@ -42,16 +42,20 @@ def pii_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def projections_for(registry: Registry) -> list[Any]:
-    """The outbox plus every projection a command module declares in `PROJECTIONS`."""
+def command_modules() -> list[Any]:
     import importlib
     import pkgutil
 
     import commands
 
+    return [importlib.import_module(f"commands.{info.name}")
+            for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name)]
+
+
+def projections_for(registry: Registry) -> list[Any]:
+    """The outbox plus every projection a command module declares in `PROJECTIONS`."""
     found: list[Any] = [OutboxProjection()]
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"commands.{info.name}")
+    for module in command_modules():
         found.extend(getattr(module, "PROJECTIONS", ()))
     return found
 
@@ -74,6 +78,13 @@ class Runtime:
         self.services.features["guard"] = self._guard()
         self.services.features["coordination"] = self.coordination
         self.services.features["metrics"] = self.metrics
+        self.services.features["engine"] = self.engine
+        # A command module may offer `configure(services)` (set up its services, e.g. the AI
+        # client) and `async background(services)` (a long-running job, e.g. reminders).
+        self._modules = command_modules()
+        for module in self._modules:
+            if hasattr(module, "configure"):
+                module.configure(self.services)
         self.projections = ProjectionRunner(self.engine, projections_for(self.registry))
         self.adapters: dict[str, Adapter] = {}
         self.dispatcher = Dispatcher(self.services, owner=self.owner,
@@ -112,6 +123,22 @@ class Runtime:
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
                        asyncio.create_task(self.worker.run(), name="delivery"),
                        asyncio.create_task(self._gauges(), name="gauges")]
+        for module in self._modules:
+            if hasattr(module, "background"):
+                self._tasks.append(asyncio.create_task(
+                    self._keep_running(module), name=f"background:{module.__name__}"))
+
+    async def _keep_running(self, module: Any) -> None:
+        """A background job that fails is logged and restarted, never fatal."""
+        while True:
+            try:
+                await module.background(self.services)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("background job %s failed: %s", module.__name__, type(exc).__name__)
+                await asyncio.sleep(5)
 
     async def _gauges(self) -> None:
         from store import outbox

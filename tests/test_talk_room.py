@@ -1,0 +1,101 @@
+"""The local talk room end to end: commands, help, bad input, read marks."""
+
+from __future__ import annotations
+
+import pytest
+
+
+async def test_help_lists_every_command(bot):
+    await bot.say("general", "staff01", "/help")
+    reply = await bot.wait_for("general", None, lambda m: "/draft" in m["text"])
+    for name in ("/draft", "/broadcast", "/here", "/where", "/status", "/kpi"):
+        assert name in reply["text"]
+
+
+async def test_mention_help(bot):
+    await bot.say("general", "staff01", "@chonai ヘルプ")
+    reply = await bot.wait_for("general", None, lambda m: "/help" in m["text"])
+    assert "コマンド" in reply["text"]
+
+
+async def test_unknown_command_is_explained(bot):
+    await bot.say("general", "staff01", "/frobnicate now")
+    reply = await bot.wait_for("general", None, lambda m: "frobnicate" in m["text"])
+    assert "/help" in reply["text"]
+
+
+async def test_plain_message_is_stored_but_not_recorded(bot):
+    await bot.say("general", "staff01", "おはようございます")
+    messages = await bot.messages("general")
+    assert [m["text"] for m in messages] == ["おはようございます"]
+    assert bot.runtime.store.head()[0] == 0
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"{not json", 400),
+    (b"[1, 2]", 400),
+    (b'{"user": "a"}', 400),
+    (b'{"user": "", "text": "/help"}', 400),
+    (b'{"user": 5, "text": "/help"}', 400),
+])
+async def test_bad_requests_get_4xx_and_store_nothing(bot, body, status):
+    async with bot.session.post(bot.url("/api/rooms/general/messages"), data=body,
+                                headers={"Content-Type": "application/json"}) as resp:
+        assert resp.status == status
+        assert "error" in await resp.json()
+    assert bot.runtime.store.head()[0] == 0
+    assert await bot.messages("general") == []
+
+
+async def test_huge_text_is_refused_cleanly(bot):
+    status, data = await bot.post("/api/rooms/general/messages",
+                                  {"user": "u", "text": "/draft " + "あ" * 40_001})
+    assert status == 413 and "文字" in data["error"]
+    async with bot.session.post(bot.url("/api/rooms/general/messages"),
+                                data=b"x" * (2 * 1024 * 1024)) as resp:
+        assert resp.status == 413
+    assert bot.runtime.store.head()[0] == 0
+    async with bot.session.get(bot.url("/healthz")) as resp:
+        assert resp.status == 200
+
+
+async def test_retried_delivery_is_recorded_once(bot):
+    await bot.say("general", "staff01", "/help", client_id="c-1")
+    second = await bot.say("general", "staff01", "/help", client_id="c-1")
+    assert second["duplicate"] is True
+    await bot.settle()
+    replies = [m for m in await bot.messages("general") if m["user"] == "chonai"]
+    assert len(replies) == 1
+    received = bot.runtime.store.read(0, types=["incoming.received"])
+    assert len(received) == 1
+
+
+async def test_read_marks(bot):
+    await bot.say("general", "staff01", "/help")
+    reply = await bot.wait_for("general", None, lambda m: "/draft" in m["text"])
+    status, data = await bot.read("general", "staff02", reply)
+    assert status == 200 and data["first"] is True
+    status, data = await bot.read("general", "staff02", reply)
+    assert data["first"] is False
+    [seen] = [m for m in await bot.messages("general", "staff02") if m["id"] == reply["id"]]
+    assert seen["read"] is True and seen["read_count"] == 1
+
+
+async def test_dm_rooms_are_private(bot):
+    status, _ = await bot.post("/api/rooms/general/messages", {"user": "a", "text": "x"})
+    async with bot.session.get(bot.url("/api/rooms/dm:alice/messages"),
+                               params={"user": "bob"}) as resp:
+        assert resp.status == 403
+
+
+async def test_page_and_metrics(bot):
+    async with bot.session.get(bot.url("/")) as resp:
+        assert resp.status == 200
+        assert "庁内トーク" in await resp.text()
+    await bot.say("general", "staff01", "/help")
+    await bot.settle()
+    async with bot.session.get(bot.url("/metrics")) as resp:
+        text = await resp.text()
+    assert "chonai_events_appended_total" in text
+    assert "chonai_handler_seconds_bucket" in text
+    assert "chonai_outbox_backlog" in text
