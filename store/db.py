@@ -51,7 +51,9 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10,
-                         pool_pre_ping=True, connect_args={"connect_timeout": 5})
+                         pool_pre_ping=True,
+                         # Server-side generic plans for IN lists can pick sequential scans.
+                         connect_args={"connect_timeout": 5, "prepare_threshold": None})
 
 
 @contextlib.contextmanager

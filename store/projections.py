@@ -8,6 +8,7 @@ resumes at the checkpoint. `rebuild` replays a projection from position 0.
 from __future__ import annotations
 
 import logging
+from operator import itemgetter
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, Engine, select
 
 from store.db import is_sqlite, write_transaction
 from store.events import COLUMNS, RecordedEvent, row_to_event
-from store.schema import chain_head, checkpoints, events
+from store.schema import chain_head, checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +50,35 @@ def set_checkpoint(conn: Connection, name: str, position: int) -> None:
 def catch_up(engine: Engine, projection: Projection, *, batch: int = 5000) -> int:
     """Apply every event after the checkpoint; returns how many events were applied."""
     applied = 0
-    columns = [events.c[n] for n in COLUMNS]
+    types = sorted(projection.types)
+    mark = "?" if is_sqlite(engine) else "%s"
+    # Raw DBAPI on the replay path: a million events must replay in seconds. One query per
+    # type walks the (type, position) index in order; no sort of the whole batch.
+    # The digest and idempotency key are the log's own business, not a read model's.
+    columns = ", ".join(c if c not in ("digest", "idempotency_key") else "NULL" for c in COLUMNS)
+    query = (f"SELECT {columns} FROM events WHERE type = {mark} AND position > {mark} "
+             f"AND position <= {mark} ORDER BY position LIMIT {int(batch)}")
     while True:
         with write_transaction(engine) as conn:
             start = checkpoint(conn, projection.name, lock=True)
             head = conn.execute(select(chain_head.c.position)).scalar() or 0
             if head <= start:
                 return applied
-            rows = conn.execute(
-                select(*columns)
-                .where(events.c.position > start, events.c.position <= head,
-                       events.c.type.in_(sorted(projection.types)))
-                .order_by(events.c.position).limit(batch)).all()
-            chunk = [row_to_event(row) for row in rows]
+            cursor = conn.connection.dbapi_connection.cursor()
+            rows: list = []
+            done = head
+            for kind in types:
+                cursor.execute(query, [kind, start, head])
+                found = cursor.fetchall()
+                rows.extend(found)
+                if len(found) >= batch:  # this type has more: stop where its rows stop
+                    done = min(done, found[-1][0])
+            cursor.close()
+            if len(types) > 1:
+                rows.sort(key=itemgetter(0))
+            chunk = [row_to_event(row) for row in rows if row[0] <= done]
             if chunk:
                 projection.apply(conn, chunk)
-            done = chunk[-1].position if len(chunk) == batch else head
             set_checkpoint(conn, projection.name, done)
             applied += len(chunk)
             if done >= head:

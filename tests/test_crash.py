@@ -1,0 +1,161 @@
+"""A real `chonai run` process killed with SIGKILL loses no acknowledged event and posts no
+reply twice; `chonai verify` catches a deleted event row."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def chonai(*args: str, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+class BotProcess:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.log = data_dir.parent / "bot.log"
+        self.env = {**os.environ, "CHONAI_DATA_DIR": str(data_dir),
+                    "CHONAI_PORT": str(self.port), "CHONAI_PII_KEY": "k"}
+        self.env.pop("DATABASE_URL", None)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
+        deadline = time.monotonic() + 60
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(self.url + "/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError("bot did not start: " + self.log.read_text()[-2000:])
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def bot_process(tmp_path):
+    processes: list[BotProcess] = []
+
+    def make() -> BotProcess:
+        p = BotProcess(tmp_path / "data")
+        processes.append(p)
+        return p
+
+    yield make
+    for p in processes:
+        p.stop()
+
+
+async def test_kill_9_loses_no_acknowledged_event_and_posts_each_reply_once(bot_process):
+    first = bot_process()
+    await first.start()
+    acknowledged: list[str] = []
+
+    async def send(session: aiohttp.ClientSession, i: int) -> None:
+        body = {"user": f"u{i % 7}", "text": "/help", "client_id": f"m-{i}"}
+        try:
+            async with session.post(first.url + "/api/rooms/crash/messages", json=body) as resp:
+                if resp.status in (200, 201):
+                    acknowledged.append(f"m-{i}")
+        except aiohttp.ClientError:
+            pass  # killed mid-request: not acknowledged, may or may not be stored
+
+    async with aiohttp.ClientSession() as session:
+        tasks = [asyncio.create_task(send(session, i)) for i in range(300)]
+        await asyncio.sleep(0.4)
+        first.kill()
+        await asyncio.gather(*tasks)
+    assert acknowledged, "nothing was acknowledged before the kill"
+
+    second = first  # the same data dir and port, a new process
+    await second.start()
+    db = first.env["CHONAI_DATA_DIR"] + "/chonai.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            received = conn.execute(
+                "SELECT count(*) FROM events WHERE type='incoming.received'").fetchone()[0]
+            handled = conn.execute(
+                "SELECT count(*) FROM events WHERE type='incoming.handled'").fetchone()[0]
+            pending = conn.execute(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending','sending')").fetchone()[0]
+        if received == handled and pending == 0:
+            break
+        await asyncio.sleep(0.2)
+    with sqlite3.connect(db) as conn:
+        keys = {k for (k,) in conn.execute(
+            "SELECT idempotency_key FROM events WHERE type='incoming.received'")}
+        replies = conn.execute("SELECT count(*) FROM room_messages WHERE user='chonai'"
+                               ).fetchone()[0]
+        handled = conn.execute(
+            "SELECT count(*) FROM events WHERE type='incoming.handled'").fetchone()[0]
+        distinct_outbox = conn.execute(
+            "SELECT count(DISTINCT outbox_id) FROM room_messages WHERE user='chonai'"
+        ).fetchone()[0]
+    missing = [m for m in acknowledged if f"in:local:{m}" not in keys]
+    assert missing == []
+    assert handled == len(keys)  # every recorded request was handled exactly once
+    assert replies == len(keys) == distinct_outbox  # one reply each, none twice
+    second.stop()
+    assert chonai("verify", env=first.env).returncode == 0
+
+
+def test_verify_cli_fails_after_a_row_is_deleted(tmp_path):
+    env = {**os.environ, "CHONAI_DATA_DIR": str(tmp_path / "d"), "CHONAI_PII_KEY": "k"}
+    env.pop("DATABASE_URL", None)
+    script = ("import asyncio\n"
+              "from bot.config import load, database_url\n"
+              "from store.db import make_engine\nfrom store.migrate import upgrade\n"
+              "from store.events import EventStore, NewEvent\n"
+              "async def main():\n"
+              "    e = make_engine(database_url(load())); upgrade(e); s = EventStore(e)\n"
+              "    for i in range(10): await s.append(NewEvent('t', 's', {'i': i}))\n"
+              "    await s.stop()\n"
+              "asyncio.run(main())\n")
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    ok = chonai("verify", env=env)
+    assert ok.returncode == 0 and "10 events" in ok.stdout
+    events = chonai("events", "--type", "t", "--since", "7", env=env)
+    assert [line.count('"position"') for line in events.stdout.splitlines()] == [1, 1, 1]
+    with sqlite3.connect(tmp_path / "d" / "chonai.db") as conn:
+        conn.execute("DELETE FROM events WHERE position = 4")
+    bad = chonai("verify", env=env)
+    assert bad.returncode != 0 and "position 4" in bad.stderr
