@@ -1,0 +1,114 @@
+"""The municipality's documents and their passages (the read model behind /ask)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, func, select
+from sqlmodel import Field, SQLModel
+
+from store.db import read_connection
+from store.events import RecordedEvent
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    source: str = Field(primary_key=True, max_length=300)  # the file name it came from
+    title: str = Field(max_length=300)
+    kind: str = Field(max_length=20)
+    sha256: str = Field(max_length=64)
+    departments: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    roles: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    passages: int = 0
+    imported_at: str = Field(max_length=40)
+
+
+class PassageRow(SQLModel, table=True):
+    __tablename__ = "passages"
+    __table_args__ = (Index("ix_passages_source", "source"),)
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    source: str = Field(max_length=300)
+    ordinal: int
+    heading: str = Field(sa_column=Column(Text, nullable=False))
+    page: int | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    terms: str = Field(sa_column=Column(Text, nullable=False))  # index terms, space-separated
+
+
+documents = Document.__table__
+passages = PassageRow.__table__
+
+
+class DocumentsProjection:
+    name = "documents"
+    types = frozenset({"docs.imported", "docs.removed"})
+
+    def apply(self, conn, batch: Sequence[RecordedEvent]) -> None:
+        from handlers.retrieval.tokens import terms
+
+        for event in batch:
+            data = event.payload
+            conn.execute(passages.delete().where(passages.c.source == data["source"]))
+            conn.execute(documents.delete().where(documents.c.source == data["source"]))
+            if event.type == "docs.removed":
+                continue
+            rows = [{"source": data["source"], "ordinal": i, "heading": p["heading"],
+                     "page": p.get("page"), "text": p["text"],
+                     "terms": " ".join(terms(p["heading"] + "\n" + p["text"]))}
+                    for i, p in enumerate(data["passages"])]
+            if rows:
+                conn.execute(passages.insert(), rows)
+            conn.execute(documents.insert().values(
+                source=data["source"], title=data["title"], kind=data["kind"],
+                sha256=data["sha256"], departments=orjson.dumps(data.get("departments", [])).decode(),
+                roles=orjson.dumps(data.get("roles", [])).decode(), passages=len(rows),
+                imported_at=event.occurred_at))
+
+    def reset(self, conn) -> None:
+        conn.execute(passages.delete())
+        conn.execute(documents.delete())
+
+
+def list_documents(engine) -> list[dict[str, Any]]:
+    with read_connection(engine) as conn:
+        rows = conn.execute(select(documents).order_by(documents.c.source)).mappings().all()
+    return [{**row, "departments": orjson.loads(row["departments"]),
+             "roles": orjson.loads(row["roles"])} for row in rows]
+
+
+def find_document(engine, source: str) -> dict[str, Any] | None:
+    return next((d for d in list_documents(engine) if d["source"] == source), None)
+
+
+def iter_passage_terms(engine, batch: int = 20000) -> Iterator[tuple[int, str, str, str]]:
+    """(passage id, source, terms, restriction json) for building the in-memory index."""
+    query = (select(passages.c.id, passages.c.source, passages.c.terms,
+                    documents.c.departments, documents.c.roles)
+             .join(documents, documents.c.source == passages.c.source)
+             .order_by(passages.c.id))
+    with read_connection(engine) as conn:
+        result = conn.execution_options(stream_results=True).execute(query)
+        while rows := result.fetchmany(batch):
+            yield from rows
+
+
+def passages_by_id(engine, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    query = (select(passages.c.id, passages.c.source, passages.c.heading, passages.c.page,
+                    passages.c.text, documents.c.title)
+             .join(documents, documents.c.source == passages.c.source)
+             .where(passages.c.id.in_(list(ids))))
+    with read_connection(engine) as conn:
+        return {row.id: dict(row._mapping) for row in conn.execute(query)}
+
+
+def generation(engine) -> tuple[int, int]:
+    """Changes whenever passages change: (max id, count)."""
+    with read_connection(engine) as conn:
+        row = conn.execute(select(func.max(passages.c.id), func.count())
+                           .select_from(passages)).first()
+    return (row[0] or 0, row[1] or 0)
