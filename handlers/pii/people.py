@@ -1,0 +1,215 @@
+"""Names of people: SudachiPy's dictionary knows surnames and given names (人名,姓/名); a name
+is a surname with a given name, or any name part next to an honorific or title (様, さん,
+課長…), or what follows a label (氏名, 名義…). Names inside company, place and facility
+names (田中工務店, 山田町, 中村区役所) are not people."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator
+
+Span = tuple[int, int, str]
+
+HONORIFICS = ("様", "さま", "さん", "氏", "くん", "君", "ちゃん", "殿", "先生", "課長", "部長",
+              "係長", "主任", "主査", "室長", "所長", "局長", "次長", "補佐", "参事", "主事",
+              "社長", "会長", "議員", "委員", "教諭", "医師", "看護師", "保健師", "市長", "副市長",
+              "区長", "町長", "村長", "知事", "副知事", "教育長", "理事", "監督", "選手")
+LABELS = ("氏名", "名前", "お名前", "児童氏名", "保護者", "相談者", "申請者", "申込者", "差出人",
+          "名義", "担当者", "担当", "通報者", "届出人", "世帯主", "本人", "妻", "夫", "長男",
+          "長女", "次男", "次女", "父", "母")
+_COMPANY = ("株式会社", "有限会社", "合同会社", "社団法人", "財団法人", "(株)", "（株）")
+_PLACE_SUFFIXES = ("川", "山", "町", "村", "市", "区", "県", "駅", "橋", "池", "湖", "島", "谷",
+                   "沢", "台", "丘", "通", "寺", "宮", "線", "港", "坂", "原", "野", "店", "館")
+_PARTICLES = ("は", "が", "に", "の", "も", "と", "へ", "から", "より", "まで", "です", "さん")
+_CLOSE_AFTER = ("です", "と申し", "と言い", "より", "から", "が", "は", "の", "に", "へ", "を", "と",
+                "も", "（", "(", "、", ",", "。", " ", "\u3000", "\n", ")", "）", "：", ":")
+_ROMAJI_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr)\.?\s+([A-Z][A-Za-z]+(?:\s+[A-Z][A-Za-z]+)?)")
+_ROMAJI_LABEL = re.compile(
+    r"(?:Applicant|Name|Contact|申請者|名義|氏名)\s*(?:は|：|:)?\s*"
+    r"([A-Z][A-Za-z]+(?:[ \u3000][A-Z][A-Za-z]+){1,2})")
+_ROMAJI_HONORIFIC = re.compile(r"([A-Z][A-Za-z]+(?:[ \u3000][A-Z][A-Za-z]+){0,2})(?=\s*(?:さん|様|氏))")
+_local = threading.local()
+
+
+def _tokenizer():
+    if not hasattr(_local, "tokenizer"):
+        from sudachipy import dictionary
+
+        _local.tokenizer = dictionary.Dictionary(dict="core").create()
+    return _local.tokenizer
+
+
+class _Token:
+    __slots__ = ("surface", "start", "end", "pos")
+
+    def __init__(self, surface: str, start: int, end: int, pos: tuple[str, ...]) -> None:
+        self.surface, self.start, self.end, self.pos = surface, start, end, pos
+
+    @property
+    def surname(self) -> bool:
+        return self.pos[2:4] == ("人名", "姓")
+
+    @property
+    def given(self) -> bool:
+        return self.pos[2:4] == ("人名", "名") or (self.pos[2] == "人名" and self.pos[3] == "一般")
+
+    @property
+    def name_part(self) -> bool:
+        return self.pos[1] == "固有名詞" and self.pos[2] == "人名"
+
+    @property
+    def blank(self) -> bool:
+        return not self.surface.strip()
+
+
+_CHUNK = 3000  # Sudachi limits one input's size; long texts go in sentence-aligned pieces
+
+
+def _tokens(text: str) -> list[_Token]:
+    from sudachipy import tokenizer
+
+    mode = tokenizer.Tokenizer.SplitMode.C
+    found: list[_Token] = []
+    offset = 0
+    while offset < len(text):
+        end = min(len(text), offset + _CHUNK)
+        if end < len(text):
+            cut = max(text.rfind("。", offset, end), text.rfind("\n", offset, end))
+            end = cut + 1 if cut > offset else end
+        for m in _tokenizer().tokenize(text[offset:end], mode):
+            found.append(_Token(m.surface(), offset + m.begin(), offset + m.end(),
+                                m.part_of_speech()))
+        offset = end
+    return found
+
+
+def _given_like(token: _Token) -> bool:
+    """A token that can be a given name after a surname (大和, ひなた, 実, ケン)."""
+    if token.surface.startswith(HONORIFICS):
+        return False
+    if token.given:
+        return True
+    surface = token.surface
+    if token.pos[1] == "固有名詞" and len(surface) <= 4:
+        return True
+    if re.fullmatch(r"[\u3041-\u3096]{2,4}|[\u30a1-\u30fa]{2,6}", surface):
+        return token.pos[0] == "名詞"
+    return bool(re.fullmatch(r"[\u4e00-\u9fff]{2,3}", surface)) and token.pos[0] == "名詞" \
+        and token.pos[1] != "数詞" and not surface.endswith(_PLACE_SUFFIXES)
+
+
+def _next_word(tokens: list[_Token], i: int) -> _Token | None:
+    return tokens[i] if i < len(tokens) else None
+
+
+def _ends_person(tokens: list[_Token], i: int, text: str) -> bool:
+    """After a name ending before token i: a title, a particle or punctuation — not a
+    company, place or facility suffix."""
+    nxt = _next_word(tokens, i)
+    if nxt is None:
+        return True
+    if nxt.surface.startswith(HONORIFICS):
+        return True
+    return nxt.surface.startswith(_CLOSE_AFTER) or nxt.pos[0] in ("助詞", "助動詞", "補助記号")
+
+
+def people(text: str, gazetteer: Iterable[str] = ()) -> Iterator[Span]:
+    tokens = _tokens(text)
+    n = len(tokens)
+    i = 0
+    while i < n:
+        token = tokens[i]
+        previous = tokens[i - 1].surface if i else ""
+        if previous in _COMPANY or previous.endswith(_COMPANY):
+            i += 1
+            continue
+        if token.surname:
+            j = i + 1
+            if j < n and tokens[j].blank and len(tokens[j].surface) == 1:
+                j += 1
+            single = j < n and j > i + 1 and re.fullmatch(r"[\u4e00-\u9fff]", tokens[j].surface) \
+                and (j + 1 == n or tokens[j + 1].surface in ("）", ")", "です", "、")
+                     or _honorific_next(tokens, j + 1))
+            if j < n and (_given_like(tokens[j]) or single) and _ends_person(tokens, j + 1, text):
+                yield token.start, tokens[j].end, "PERSON"
+                i = j + 1
+                continue
+            if _honorific_next(tokens, i + 1) or _label_before(text, token.start) or \
+                    _contact_after(text, token.end) or _alone(tokens, i):
+                yield token.start, token.end, "PERSON"
+                i += 1
+                continue
+        elif token.name_part or _katakana_name(token):
+            j = i
+            while j + 2 < n and tokens[j + 1].surface in ("・", "･", "=") and _katakana_name(tokens[j + 2]):
+                j += 2
+            if _honorific_next(tokens, j + 1) or (token.name_part and _label_before(text, token.start)
+                                                    and _ends_person(tokens, j + 1, text)):
+                start = token.start
+                if i and _katakana_name(tokens[i - 1]) and token.name_part is False:
+                    start = tokens[i - 1].start
+                yield start, tokens[j].end, "PERSON"
+                i = j + 1
+                continue
+        i += 1
+    yield from _romaji(text)
+    yield from _kana_after_label(text)
+    yield from _gazetteer(text, gazetteer)
+
+
+def _alone(tokens: list[_Token], i: int) -> bool:
+    """A surname of two or more characters used on its own for a person (前任の藤田に…)."""
+    token = tokens[i]
+    if len(token.surface) < 2:
+        return False
+    nxt = _next_word(tokens, i + 1)
+    return nxt is None or nxt.surface.startswith(_PARTICLES) or nxt.surface in ("、", "。", "\n")
+
+
+def _katakana_name(token: _Token) -> bool:
+    return bool(re.fullmatch(r"[\u30a1-\u30faー]{2,10}", token.surface))
+
+
+def _honorific_next(tokens: list[_Token], i: int) -> bool:
+    nxt = _next_word(tokens, i)
+    return nxt is not None and any(nxt.surface == h or nxt.surface.startswith(h)
+                                   for h in HONORIFICS) and nxt.surface not in ("さんご", "様式")
+
+
+def _label_before(text: str, start: int) -> bool:
+    before = text[max(0, start - 8):start].rstrip(" \u3000：:は、")
+    return before.endswith(LABELS)
+
+
+def _contact_after(text: str, end: int) -> bool:
+    after = text[end:end + 40]
+    return bool(re.match(r"\s*[（(][^）)]*[@＠]", after)) or after.startswith(("です。", "と申します"))
+
+
+_KANA_NAME = re.compile(
+    r"(?:名義|氏名|フリガナ|ふりがな|カナ)(?:は|：|:|\s)*"
+    r"([\u30a1-\u30faー]{2,10}(?:[ \u3000][\u30a1-\u30faー]{1,10})?)")
+
+
+def _kana_after_label(text: str) -> Iterator[Span]:
+    for match in _KANA_NAME.finditer(text):
+        yield match.start(1), match.end(1), "PERSON"
+
+
+def _romaji(text: str) -> Iterator[Span]:
+    for pattern in (_ROMAJI_TITLE, _ROMAJI_LABEL, _ROMAJI_HONORIFIC):
+        for match in pattern.finditer(text):
+            yield match.start(1), match.end(1), "PERSON"
+
+
+def _gazetteer(text: str, names: Iterable[str]) -> Iterator[Span]:
+    for name in names:
+        if len(name) < 2:
+            continue
+        for match in re.finditer(re.escape(name), text):
+            yield match.start(), match.end(), "PERSON"
+        squeezed = re.sub(r"[ \u3000]", "", name)
+        if squeezed != name and len(squeezed) >= 2:
+            for match in re.finditer(re.escape(squeezed), text):
+                yield match.start(), match.end(), "PERSON"

@@ -1,0 +1,117 @@
+"""The PII guard: each kind found in sentences of our own, public data left alone, offsets
+true in full-width text, odd input never fatal, and the public corpus above its bars."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handlers.pii import Guard, keyed_hash, mask, redact, scan
+
+SCORER = Path(__file__).resolve().parents[2] / "shared" / "pii" / "score.py"
+
+
+def found(text: str, guard: Guard | None = None) -> set[tuple[str, str]]:
+    return {(text[f.start:f.end], f.type) for f in (guard or Guard()).scan(text)}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("来庁者：鈴木一郎さん（昭和50年5月5日生）", {("鈴木一郎", "PERSON"), ("昭和50年5月5日", "BIRTHDATE")}),
+    ("折り返しは携帯080-3333-4444までお願いします。", {("080-3333-4444", "PHONE")}),
+    ("電話は〇九〇―一二三四―五六七八です", {("〇九〇―一二三四―五六七八", "PHONE")}),
+    ("Tel: +81-90-1234-5678", {("+81-90-1234-5678", "PHONE")}),
+    ("新住所は神奈川県横浜市港北区日吉本町二丁目3番4号です",
+     {("神奈川県横浜市港北区日吉本町二丁目3番4号", "ADDRESS")}),
+    ("メールは k.ishikawa1985@example.org へ", {("k.ishikawa1985@example.org", "EMAIL")}),
+    ("個人番号 1234 5678 9018 を確認", {("1234 5678 9018", "MYNUMBER")}),
+    ("カード番号 4111 1111 1111 1111 の件", {("4111 1111 1111 1111", "CARD")}),
+    ("〒530-0001 大阪府大阪市北区梅田1-2-3", {("530-0001", "POSTAL_CODE"),
+                                            ("大阪府大阪市北区梅田1-2-3", "ADDRESS")}),
+    ("普通預金 口座番号 1234567 へ", {("1234567", "BANK_ACCOUNT")}),
+    ("介護保険被保険者番号 1234567890 の方", {("1234567890", "HEALTH_INSURANCE")}),
+    ("申請者：WATANABE Yuki", {("WATANABE Yuki", "PERSON")}),
+    ("長谷川健太くんが欠席します", {("長谷川健太", "PERSON")}),
+])
+def test_each_kind_is_found(text, expected):
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "お問い合わせ：市民課（電話 045-123-4567、内線 210）",
+    "契約の相手方：株式会社みどり商事（法人番号 7509541575203）",
+    "受付番号 1234 5678 9012 を控えてください。",       # 12 digits, invalid check digit
+    "物品管理番号 1234-5678-9012-3456 のパソコン",         # 16 digits, not Luhn
+    "令和7年度末までに20業務のデジタル化を完了します。",
+    "中村区役所と山田町公民館で説明会を開催します。",
+    "田中川の改修工事は令和9年3月に完了予定です。",
+    "本町3丁目交差点で工事を行います。",
+    "メールは kikaku@city.example.lg.jp へ",
+    "この規則は、令和8年4月1日から施行する。",
+    "税務課長から注意喚起がありました。",
+    "救急は119番、フリーダイヤル 0120-123-456 へ",
+])
+def test_public_data_is_not_personal(text):
+    assert {kind for _, kind in found(text)} <= {"CORPORATE_NUMBER"}
+
+
+def test_gazetteer_and_allow_list():
+    guard = Guard(names=["沖田 総司"], allow=["090-1234-5678"])
+    text = "沖田総司の携帯 090-1234-5678 です"
+    assert found(text, guard) == {("沖田総司", "PERSON")}
+
+
+def test_offsets_point_into_full_width_text():
+    text = "ＴＥＬ：０８０－１２３４－５６７８（山本　美紀）"
+    spans = found(text)
+    assert ("０８０－１２３４－５６７８", "PHONE") in spans
+    assert ("山本　美紀", "PERSON") in spans
+
+
+def test_redact_and_mask_hide_the_values():
+    text = "山田太郎さん（090-1234-2293）へ連絡"
+    findings = scan(text)
+    assert redact(text, findings) == "【氏名】さん（【電話番号】）へ連絡"
+    phone = next(f for f in findings if f.type == "PHONE")
+    assert mask(text, phone) == "090-****-2293"
+    person = next(f for f in findings if f.type == "PERSON")
+    assert "太郎" not in mask(text, person)
+    assert keyed_hash("090-1234-2293", b"k") == keyed_hash("０９０－１２３４－２２９３", b"k")
+    assert keyed_hash("090-1234-2293", b"k") != keyed_hash("090-1234-2293", b"other")
+
+
+@pytest.mark.parametrize("text", [
+    "", "\ud800 山田太郎さん \udfff", "\x00\x07制御文字\u200b\u200d\ufeff", "あ" * 40_000,
+    ("山田太郎さん 090-1234-5678。" * 2000), "<script>alert(1)</script>'; DROP TABLE events;--",
+])
+def test_odd_input_never_crashes(text):
+    for finding in Guard().scan(text):
+        assert 0 <= finding.start < finding.end <= len(text)
+
+
+def test_public_corpus_meets_the_bars():
+    result = subprocess.run(
+        [sys.executable, str(SCORER), "--cmd", f"{sys.executable} -m handlers.pii",
+         "--split", "public", "--min-recall", "0.95", "--min-precision", "0.90",
+         "--max-false-alarm-rate", "0.05"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] in ("PERSON", "ADDRESS", "BIRTHDATE", "PHONE", "EMAIL", "MYNUMBER",
+                                  "POSTAL_CODE", "BANK_ACCOUNT", "HEALTH_INSURANCE", "CARD"):
+            assert float(parts[3]) > 0.85, line
+
+
+def test_cli_contract():
+    lines = '{"id": "a", "text": "携帯 090-1234-5678"}\nnot json\n{"id": "b", "text": "晴れ"}\n'
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "pii", "scan"], input=lines,
+                         capture_output=True, text=True, timeout=120).stdout.splitlines()
+    import json
+
+    first, bad, third = (json.loads(line) for line in out)
+    assert first == {"id": "a", "spans": [{"start": 3, "end": 16, "type": "PHONE"}]}
+    assert bad["spans"] == [] and "error" in bad
+    assert third == {"id": "b", "spans": []}
