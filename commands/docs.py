@@ -134,7 +134,8 @@ def add_cli(sub: Any, add: Any) -> None:
         if args.json:
             for hit in hits:
                 print(json.dumps({k: hit[k] for k in ("source", "title", "heading", "page",
-                                                       "score", "text")}, ensure_ascii=False))
+                                                       "score", "restricted", "text")},
+                                 ensure_ascii=False))
             return 0
         if not hits:
             print("該当する段落は見つかりませんでした。")

@@ -11,12 +11,6 @@ async def _not_yet(ctx: Context) -> None:
               private=True)
 
 
-@command("draft", ready=False, order=10, ai_bound=True)
-async def draft(ctx: Context) -> None:
-    """生成AIで文書の下書きを作ります（個人情報は送信前に自動でブロック）。"""
-    await _not_yet(ctx)
-
-
 @command("broadcast", ready=False, order=20)
 async def broadcast(ctx: Context) -> None:
     """全職員への一斉連絡と既読・安否の確認をします（災害対策本部向け）。"""

@@ -99,11 +99,14 @@ def passages_by_id(engine, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     query = (select(passages.c.id, passages.c.source, passages.c.heading, passages.c.page,
-                    passages.c.text, documents.c.title)
+                    passages.c.text, documents.c.title, documents.c.departments, documents.c.roles)
              .join(documents, documents.c.source == passages.c.source)
              .where(passages.c.id.in_(list(ids))))
     with read_connection(engine) as conn:
-        return {row.id: dict(row._mapping) for row in conn.execute(query)}
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row["restricted"] = row.pop("departments") != "[]" or row.pop("roles") != "[]"
+    return {row["id"]: row for row in rows}
 
 
 def generation(engine) -> tuple[int, int]:

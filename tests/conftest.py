@@ -122,7 +122,8 @@ class TalkRoom:
                 if message["user"] == "chonai" and predicate(message):
                     return message
             await asyncio.sleep(0.05)
-        raise AssertionError(f"no matching bot message in {room} within {timeout}s")
+        seen = [m["text"][:120] for m in await self.messages(room, user)][-5:]
+        raise AssertionError(f"no matching bot message in {room} within {timeout}s; last: {seen}")
 
     async def press(self, room: str, user: str, message: dict, action_id: str,
                     value: str = "") -> tuple[int, Any]:

@@ -131,7 +131,8 @@ def people(text: str, gazetteer: Iterable[str] = ()) -> Iterator[Span]:
             single = j < n and j > i + 1 and re.fullmatch(r"[\u4e00-\u9fff]", tokens[j].surface) \
                 and (j + 1 == n or tokens[j + 1].surface in ("）", ")", "です", "、")
                      or _honorific_next(tokens, j + 1))
-            if j < n and (_given_like(tokens[j]) or single) and _ends_person(tokens, j + 1, text):
+            if j < n and (_given_like(tokens[j]) or single) and _ends_person(tokens, j + 1, text) \
+                    and not _common_word_start(token, tokens[j]):
                 yield token.start, tokens[j].end, "PERSON"
                 i = j + 1
                 continue
@@ -156,6 +157,14 @@ def people(text: str, gazetteer: Iterable[str] = ()) -> Iterator[Span]:
     yield from _romaji(text)
     yield from _kana_after_label(text)
     yield from _gazetteer(text, gazetteer)
+
+
+def _common_word_start(surname: _Token, given: _Token) -> bool:
+    """A one-character "surname" that really begins a common word (周+知文 is 周知文)."""
+    if len(surname.surface) != 1 or given.start != surname.end:
+        return False
+    pair = _tokens(surname.surface + given.surface[:1])
+    return len(pair) == 1 and pair[0].pos[1] != "固有名詞"
 
 
 def _alone(tokens: list[_Token], i: int) -> bool:

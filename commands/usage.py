@@ -1,0 +1,80 @@
+"""`chonai usage report`: who used the AI, for what, with what result — for auditors."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+USE_TYPES = ("draft.completed", "draft.blocked", "draft.refused", "ask.answered", "ask.blocked",
+             "ask.refused")
+
+
+def month_report(events: list, month: str, tz: str) -> dict[str, Any]:
+    zone = ZoneInfo(tz)
+    uses = []
+    for event in events:
+        local = event.time.astimezone(zone)
+        if local.strftime("%Y-%m") != month:
+            continue
+        data = event.payload
+        result = {"draft.blocked": "blocked", "ask.blocked": "blocked",
+                  "draft.refused": "refused", "ask.refused": "refused"}.get(
+            event.type, data.get("result", ""))
+        uses.append({"time": local.strftime("%Y-%m-%d %H:%M"), "user": data.get("user", ""),
+                     "department": data.get("department", ""),
+                     "purpose": data.get("kind") or ("質問" if event.type.startswith("ask") else ""),
+                     "model": data.get("model") or "", "result": result,
+                     "prompt_tokens": data.get("prompt_tokens", 0),
+                     "completion_tokens": data.get("completion_tokens", 0),
+                     "blocked_kinds": ";".join(sorted(data.get("kinds", {})))})
+    blocks: Counter = Counter()
+    for event in events:
+        if event.type.endswith(".blocked") and event.time.astimezone(zone).strftime("%Y-%m") == month:
+            blocks.update(event.payload.get("kinds", {}))
+    return {"month": month, "uses": uses,
+            "by_department": dict(Counter(u["department"] for u in uses)),
+            "by_purpose": dict(Counter(u["purpose"] for u in uses)),
+            "blocks_by_kind": dict(blocks)}
+
+
+def add_cli(sub: Any, add: Any) -> None:
+    from bot.cli import _engine
+    from store.events import EventStore
+
+    usage = sub.add_parser("usage", help="AI usage records for audit")
+    usage_sub = usage.add_subparsers(dest="usage_command", metavar="ACTION")
+
+    def cmd_report(args, settings) -> int:
+        try:
+            datetime.strptime(args.month, "%Y-%m")
+        except ValueError:
+            print("--month は YYYY-MM の形で指定してください（例: 2026-11）。", file=sys.stderr)
+            return 2
+        store = EventStore(_engine(settings))
+        report = month_report(list(store.iter_all(types=USE_TYPES)), args.month, settings.tz)
+        if args.csv:
+            writer = csv.writer(sys.stdout)
+            columns = ["time", "user", "department", "purpose", "model", "result",
+                       "prompt_tokens", "completion_tokens", "blocked_kinds"]
+            writer.writerow(columns)
+            for use in report["uses"]:
+                writer.writerow([use[c] for c in columns])
+            return 0
+        print(f"{args.month} の AI 利用: {len(report['uses'])} 件")
+        print("部署別: " + "、".join(f"{k} {v}件" for k, v in report["by_department"].items()))
+        print("用途別: " + "、".join(f"{k} {v}件" for k, v in report["by_purpose"].items()))
+        print("個人情報によるブロック（種類別）: " + (
+            "、".join(f"{k} {v}件" for k, v in report["blocks_by_kind"].items()) or "なし"))
+        for use in report["uses"]:
+            print(f"{use['time']}\t{use['user']}\t{use['department']}\t{use['purpose']}\t"
+                  f"{use['result']}\t{use['model']}")
+        return 0
+
+    p = add("report", cmd_report, "monthly AI usage: per department, per purpose, blocks",
+            parent=usage_sub)
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--csv", action="store_true", help="the list of uses as CSV")
