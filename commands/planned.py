@@ -11,12 +11,6 @@ async def _not_yet(ctx: Context) -> None:
               private=True)
 
 
-@command("broadcast", ready=False, order=20)
-async def broadcast(ctx: Context) -> None:
-    """全職員への一斉連絡と既読・安否の確認をします（災害対策本部向け）。"""
-    await _not_yet(ctx)
-
-
 @command("here", ready=False, order=30)
 async def here(ctx: Context) -> None:
     """今いる場所（今ココ）を地図リンク付きでルームに共有します。"""

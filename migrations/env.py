@@ -3,7 +3,10 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+import store.broadcasts  # noqa: F401  (each import registers its tables on SQLModel.metadata)
+import store.documents  # noqa: F401
+import store.schema  # noqa: F401
+import store.staff  # noqa: F401
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata,

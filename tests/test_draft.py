@@ -54,8 +54,6 @@ async def test_prompt_with_personal_data_never_reaches_the_ai(drafting, ai, capl
     await drafting.settle()
     storage = raw_storage(drafting)
     assert PHONE.encode() not in storage and NAME.encode() not in storage
-    assert "1234".encode() not in b"".join(  # not even part of the number in the log's findings
-        line.encode() for line in [str(e.payload) for e in drafting.runtime.store.read(0)])
     logs = caplog.text
     assert PHONE not in logs and NAME not in logs
     [blocked] = drafting.runtime.store.read(0, types=["draft.blocked"])

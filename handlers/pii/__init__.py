@@ -50,7 +50,8 @@ def _clean(text: str) -> str:
 class Guard:
     def __init__(self, names: Iterable[str] = (), allow: Iterable[str] = ()) -> None:
         self.names = tuple(n.strip() for n in names if n and n.strip())
-        self.allow = {self._key(a) for a in allow if a and a.strip()}
+        self.allow_words = tuple(a for a in allow if a and a.strip())
+        self.allow = {self._key(a) for a in self.allow_words}
 
     @staticmethod
     def _key(value: str) -> str:

@@ -1,0 +1,462 @@
+"""/broadcast: a disaster-time notice to all staff with per-person receipts, reminders and
+live tallies.
+
+Sending fans out one outbox post per recipient in ONE append whose events carry idempotency
+keys derived from the broadcast, so a second 送信, a retry or a crash can never message
+anybody twice; each recipient's answers live in a stream of their own, so a repeated press
+is recognised against the log itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commands.context import Context, Services
+from commands.registry import action, command, on_read
+from handlers.messages import Button, Outbound
+from store import broadcasts as table
+from store.broadcasts import BroadcastProjection
+from store.events import NewEvent, parse_time
+from store.staff import find_person, has_role, people
+
+PROJECTIONS = [BroadcastProjection()]
+SAFETY = ["無事", "軽傷", "重傷・要救助", "出勤可能", "出勤不可"]
+READ_ONLY = ["確認しました"]
+DEFAULT_REMINDERS = [10, 30]
+STATUS_EVERY = 5.0  # seconds between in-place updates of the sender's status message
+USAGE = "/broadcast [訓練] [安否] [部署:防災課,福祉課] [催促:10,30] [全体投稿:ルーム名] 本文"
+
+
+def _engine(ctx: Context):
+    return ctx.services.get("engine")
+
+
+def parse_options(text: str) -> tuple[dict[str, Any], str]:
+    """Leading option words, then the body."""
+    options: dict[str, Any] = {"drill": False, "answers": READ_ONLY, "departments": [],
+                               "reminders": DEFAULT_REMINDERS, "room": None}
+    words = text.replace("\u3000", " ").split(" ")
+    while words:
+        word = words[0]
+        if word in ("訓練", "【訓練】"):
+            options["drill"] = True
+        elif word == "安否":
+            options["answers"] = SAFETY
+        elif word == "既読":
+            options["answers"] = READ_ONLY
+        elif m := re.fullmatch(r"(?:部署|対象)[:：](.+)", word):
+            options["departments"] = [d for d in re.split(r"[,、，]", m.group(1)) if d]
+        elif m := re.fullmatch(r"催促[:：]([\d,、，]+|なし)", word):
+            options["reminders"] = [] if m.group(1) == "なし" else sorted(
+                {int(x) for x in re.split(r"[,、，]", m.group(1)) if x})
+        elif m := re.fullmatch(r"回答[:：](.+)", word):
+            options["answers"] = [a for a in re.split(r"[/／,、]", m.group(1)) if a][:8]
+        elif m := re.fullmatch(r"全体投稿(?:[:：](.+))?", word):
+            options["room"] = m.group(1) or ""
+        elif word == "":
+            pass
+        else:
+            break
+        words.pop(0)
+    return options, " ".join(words).strip()
+
+
+@command("broadcast", order=20)
+async def broadcast(ctx: Context) -> None:
+    """全職員への一斉連絡と、既読・安否の確認をします（送信できるのは broadcaster の役割の人）。
+    /broadcast [訓練] [安否] [部署:防災課] [催促:10,30] 本文　／ /broadcast status [ID] ／ /broadcast close ID"""
+    engine = _engine(ctx)
+    sender = find_person(engine, ctx.platform, ctx.user)
+    first, _, rest = ctx.args.strip().partition(" ")
+    if first in ("status", "状況"):
+        await _status_command(ctx, rest.strip())
+        return
+    if not has_role(sender, "broadcaster"):
+        ctx.reply("一斉連絡を送る権限がありません。災害対策本部（broadcaster の役割）の職員に依頼してください。",
+                  private=True)
+        ctx.emit("broadcast.refused", {"user": ctx.user, "reason": "not a broadcaster"},
+                 f"broadcast:refused:{ctx.event.position}")
+        return
+    if first in ("close", "終了"):
+        await _close(ctx, rest.strip())
+        return
+    options, body = parse_options(ctx.args)
+    if not body:
+        ctx.reply(f"本文を書いてください。使い方: {USAGE}", private=True)
+        return
+    targets = people(engine, options["departments"] or None)
+    if not targets:
+        ctx.reply("送信先の職員がいません。部署名を確認するか、職員名簿を取り込んでください"
+                  "（chonai staff import）。", private=True)
+        return
+    bid = ctx.event.position
+    mode = "room" if options["room"] is not None else "dm"
+    options = {**options, "mode": mode, "room": options["room"] or ctx.room}
+    ctx.emit("broadcast.prepared", {
+        "id": bid, "sender": ctx.user, "platform": ctx.platform, "room": ctx.room,
+        "body": body, "options": options,
+        "targets": [{"user_id": p.user_id, "department": p.department,
+                     "platform_user": p.id_on(ctx.platform)} for p in targets]},
+        f"broadcast:{bid}")
+    departments = sorted({p.department for p in targets})
+    how = f"ルーム「{options['room']}」への全体投稿" if mode == "room" else "一人ずつ個別メッセージ"
+    preview = (f"【送信前の確認】{'【訓練】' if options['drill'] else ''}\n{body}\n\n"
+               f"送信先: {len(targets)} 人（{'、'.join(departments[:8])}{' ほか' if len(departments) > 8 else ''}）\n"
+               f"送り方: {how}\n回答: {' / '.join(options['answers'])}\n"
+               f"催促: {('、'.join(f'{m}分後' for m in options['reminders'])) or 'なし'}\n"
+               f"まだ送信していません。内容を確認して「送信」を押してください。（ID {bid}）")
+    ctx.reply(preview, private=True, buttons=[
+        Button("送信", "broadcast.send", str(bid), "primary"),
+        Button("取消", "broadcast.cancel", str(bid), "danger")])
+
+
+def _notice_text(item: dict[str, Any]) -> str:
+    drill = "【訓練】" if item["options"]["drill"] else ""
+    return f"{drill}{item['body']}\n\n下のボタンで回答してください。（一斉連絡 ID {item['id']}）"
+
+
+def _answer_buttons(item: dict[str, Any]) -> list[Button]:
+    return [Button(a, "broadcast.answer", f"{item['id']}|{a}", "primary" if i == 0 else None)
+            for i, a in enumerate(item["options"]["answers"])]
+
+
+@action("broadcast.send")
+async def send(ctx: Context) -> None:
+    await _decide(ctx, send=True)
+
+
+@action("broadcast.cancel")
+async def cancel(ctx: Context) -> None:
+    await _decide(ctx, send=False)
+
+
+async def _decide(ctx: Context, *, send: bool) -> None:
+    engine = _engine(ctx)
+    try:
+        bid = int(ctx.args)
+    except ValueError:
+        return
+    item = await asyncio.to_thread(table.get, engine, bid)
+    if item is None or item["sender"] != ctx.user:
+        ctx.reply("この一斉連絡を操作できるのは、作成した本人だけです。", private=True)
+        return
+    store = ctx.services.store
+    if not send:
+        [done] = await store.append(NewEvent("broadcast.cancelled", f"broadcast:{bid}",
+                                             {"id": bid}, actor=ctx.user, platform=ctx.platform,
+                                             idempotency_key=f"broadcast:{bid}:decided"))
+        ctx.reply("取り消しました。送信はしていません。" if done.type == "broadcast.cancelled"
+                  else "この一斉連絡はすでに送信済みです。", private=True)
+        return
+    recipients = await asyncio.to_thread(table.recipients, engine, bid)
+    priority = 8 if item["options"]["drill"] else 1  # a drill never delays a real notice
+    posts = []
+    if item["options"]["mode"] == "room":
+        posts.append(Outbound(item["platform"], item["options"]["room"],
+                              "@channel " + _notice_text(item), tuple(_answer_buttons(item)),
+                              ref=f"broadcast:{bid}:room", priority=priority))
+    else:
+        posts += [Outbound(item["platform"], f"dm:{r['platform_user']}", _notice_text(item),
+                           tuple(_answer_buttons(item)), ref=f"broadcast:{bid}:{r['user_id']}",
+                           priority=priority) for r in recipients]
+    # First the decision (one per broadcast, whoever presses), then the posts. A crash in
+    # between re-runs this handler for the same press: the decision is still ours, and the
+    # posts' keys make the fan-out happen once.
+    [decided] = await store.append(NewEvent(
+        "broadcast.sent", f"broadcast:{bid}", {"id": bid, "targets": len(recipients)},
+        actor=ctx.user, platform=ctx.platform, causation_id=str(ctx.event.position),
+        idempotency_key=f"broadcast:{bid}:decided"))
+    if decided.type != "broadcast.sent" or decided.causation_id != str(ctx.event.position):
+        ctx.reply("この一斉連絡はすでに送信済みか、取り消されています。", private=True)
+        return
+    await store.append(*(NewEvent("outbound.requested", f"outbox:{p.platform}:{p.room}",
+                                  p.to_payload(), actor=ctx.user, platform=p.platform,
+                                  causation_id=str(bid), idempotency_key=f"broadcast:{bid}:post:{i}")
+                         for i, p in enumerate(posts)))
+    ctx.post(item["room"], _status_text(item, recipients), ref=f"broadcast:{bid}:status",
+             platform=item["platform"])
+
+
+@action("broadcast.answer")
+async def answer(ctx: Context) -> None:
+    bid_text, _, choice = ctx.args.partition("|")
+    engine = _engine(ctx)
+    try:
+        bid = int(bid_text)
+    except ValueError:
+        return
+    item = await asyncio.to_thread(table.get, engine, bid)
+    person = await asyncio.to_thread(table.recipient, engine, bid, ctx.user)
+    if item is None or person is None or choice not in item["options"]["answers"]:
+        ctx.reply("この一斉連絡の回答先に登録されていません。", private=True)
+        return
+    await _record_answer(ctx, item, person, choice)
+
+
+async def _record_answer(ctx: Context, item: dict[str, Any], person: dict[str, Any],
+                         choice: str) -> None:
+    stream = f"broadcast:{item['id']}:{person['user_id']}"
+    history = await asyncio.to_thread(ctx.services.store.stream, stream)
+    answers = [e.payload["answer"] for e in history if e.type == "broadcast.answered"]
+    if answers and answers[-1] == choice:
+        return  # the same answer again: nothing changes
+    ctx.emit("broadcast.answered", {"id": item["id"], "user_id": person["user_id"],
+                                    "answer": choice, "department": person["department"]},
+             stream, expected_version=len(history))
+    if item["options"]["mode"] == "dm":
+        ctx.reply(f"回答「{choice}」を受け付けました。ありがとうございます。", private=True)
+
+
+@on_read
+async def read(ctx: Context) -> None:
+    ref = (ctx.incoming.reply or {}).get("ref") or ""
+    match = re.fullmatch(r"broadcast:(\d+):(.+)", ref)
+    if not match or match.group(2) in ("status", "room"):
+        return
+    bid, user_id = int(match.group(1)), match.group(2)
+    person = await asyncio.to_thread(table.recipient, _engine(ctx), bid, ctx.user)
+    if person is None or person["user_id"] != user_id:
+        return
+    stream = f"broadcast:{bid}:{user_id}"
+    history = await asyncio.to_thread(ctx.services.store.stream, stream)
+    if not any(e.type == "broadcast.read" for e in history):
+        ctx.emit("broadcast.read", {"id": bid, "user_id": user_id}, stream,
+                 expected_version=len(history))
+
+
+async def _close(ctx: Context, text: str) -> None:
+    item = await asyncio.to_thread(table.get, _engine(ctx), int(text) if text.isdigit() else None)
+    if item is None or item["status"] != "sent":
+        ctx.reply("終了できる一斉連絡が見つかりません。/broadcast status で ID を確認してください。",
+                  private=True)
+        return
+    ctx.emit("broadcast.closed", {"id": item["id"]}, f"broadcast:{item['id']}")
+    ctx.reply(f"一斉連絡 {item['id']} を終了しました。催促は送りません。", private=True)
+
+
+async def _status_command(ctx: Context, text: str) -> None:
+    engine = _engine(ctx)
+    item = await asyncio.to_thread(table.get, engine, int(text) if text.isdigit() else None)
+    if item is None:
+        ctx.reply("一斉連絡はまだありません。", private=True)
+        return
+    recipients = await asyncio.to_thread(table.recipients, engine, item["id"])
+    ctx.reply(_status_text(item, recipients), private=True)
+
+
+# -- tallies ------------------------------------------------------------------------------------
+def acknowledged(item: dict[str, Any], receipt: dict[str, Any]) -> str | None:
+    """When this person acknowledged: their first answer (or, for 既読-only, a read mark)."""
+    if item["options"]["answers"] == READ_ONLY:
+        times = [t for t in (receipt.get("first_at"), receipt.get("read_at")) if t]
+        return min(times) if times else None
+    return receipt.get("first_at")
+
+
+def summary(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str, Any]:
+    by_department: dict[str, dict[str, int]] = {}
+    by_answer: dict[str, int] = {a: 0 for a in item["options"]["answers"]}
+    delays = []
+    acked = 0
+    for receipt in recipients:
+        dept = by_department.setdefault(receipt["department"], {"targets": 0, "acknowledged": 0})
+        dept["targets"] += 1
+        when = acknowledged(item, receipt)
+        if when:
+            acked += 1
+            dept["acknowledged"] += 1
+            if item.get("sent_at"):
+                delays.append((parse_time(when) - parse_time(item["sent_at"])).total_seconds())
+        if receipt.get("latest_answer"):
+            by_answer[receipt["latest_answer"]] = by_answer.get(receipt["latest_answer"], 0) + 1
+    return {"id": item["id"], "status": item["status"], "drill": item["options"]["drill"],
+            "mode": item["options"]["mode"], "targets": len(recipients), "acknowledged": acked,
+            "pending": len(recipients) - acked, "by_department": by_department,
+            "by_answer": by_answer,
+            "median_seconds_to_ack": round(statistics.median(delays), 1) if delays else None}
+
+
+def _status_text(item: dict[str, Any], recipients: list[dict[str, Any]]) -> str:
+    s = summary(item, recipients)
+    lines = [f"【一斉連絡 {s['id']} の状況】{'【訓練】' if s['drill'] else ''}"
+             f" 確認済み {s['acknowledged']} / {s['targets']} 人（未確認 {s['pending']} 人）"]
+    lines += [f"・{d}: {v['acknowledged']}/{v['targets']}" for d, v in s["by_department"].items()]
+    if item["options"]["answers"] != READ_ONLY:
+        lines.append("回答: " + "、".join(f"{a} {n}" for a, n in s["by_answer"].items()))
+    if s["status"] == "closed":
+        lines.append("（終了しました）")
+    return "\n".join(lines)
+
+
+# -- background: reminders and live status ----------------------------------------------------
+async def background(services: Services) -> None:
+    last: dict[int, str] = {}
+    while True:
+        await asyncio.sleep(STATUS_EVERY)
+        await run_due_work(services, last)
+
+
+async def run_due_work(services: Services, last: dict[int, str] | None = None) -> int:
+    """Post status updates that changed and reminders that are due; returns reminders sent.
+    Every post carries an idempotency key, so two instances never post one twice."""
+    last = {} if last is None else last
+    if services.get("catch_up") is not None:
+        await services.get("catch_up")()  # read models include everything appended so far
+    engine = services.get("engine")
+    store = services.store
+    now = services.clock()
+    sent = 0
+    for item in await asyncio.to_thread(table.open_broadcasts, engine):
+        recipients = await asyncio.to_thread(table.recipients, engine, item["id"])
+        text = _status_text(item, recipients)
+        if last.get(item["id"]) != text:
+            last[item["id"]] = text
+            out = Outbound(item["platform"], item["room"], text, ref=f"broadcast:{item['id']}:status",
+                           update=True)
+            version = sum(1 for r in recipients if acknowledged(item, r))
+            await store.append(NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
+                                        out.to_payload(), platform=out.platform,
+                                        idempotency_key=f"broadcast:{item['id']}:status:{version}"))
+        started = parse_time(item["sent_at"])
+        for round_no, minutes in enumerate(item["options"]["reminders"], start=1):
+            if now < started + timedelta(minutes=minutes):
+                break
+            due = [r for r in recipients if not acknowledged(item, r) and r["reminded"] < round_no]
+            events = []
+            for r in due:
+                text = (f"【催促】一斉連絡への回答がまだです。確認して回答してください。\n\n"
+                        f"{_notice_text(item)}")
+                out = Outbound(item["platform"], f"dm:{r['platform_user']}", text,
+                               tuple(_answer_buttons(item)),
+                               ref=f"broadcast:{item['id']}:{r['user_id']}", priority=2)
+                key = f"broadcast:{item['id']}:remind:{round_no}:{r['user_id']}"
+                events += [NewEvent("broadcast.reminded", f"broadcast:{item['id']}:reminders",
+                                    {"id": item["id"], "user_id": r["user_id"], "round": round_no},
+                                    idempotency_key=key),
+                           NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
+                                    out.to_payload(), platform=out.platform,
+                                    idempotency_key=key + ":post")]
+            if events:
+                await store.append(*events)
+                sent += len(due)
+    return sent
+
+
+# -- command line -------------------------------------------------------------------------------
+def as_of(engine, store, bid: int | None, moment: datetime) -> tuple[dict, list[dict]] | None:
+    """A broadcast's state recomputed from the log up to `moment`."""
+    from store.events import format_time
+
+    limit = format_time(moment)
+    projection = BroadcastProjection()
+    events = [e for e in store.iter_all(types=projection.types) if e.occurred_at <= limit]
+    items: dict[int, dict[str, Any]] = {}
+    receipts: dict[int, dict[str, dict[str, Any]]] = {}
+    for e in events:
+        d = e.payload
+        if e.type == "broadcast.prepared":
+            items[d["id"]] = {"id": d["id"], "options": d["options"], "status": "prepared",
+                              "sent_at": None}
+            receipts[d["id"]] = {t["user_id"]: {"department": t["department"], "first_at": None,
+                                                "read_at": None, "latest_answer": None,
+                                                "first_answer": None} for t in d["targets"]}
+        elif d.get("id") not in items:
+            continue
+        elif e.type == "broadcast.sent":
+            items[d["id"]].update(status="sent", sent_at=e.occurred_at)
+        elif e.type in ("broadcast.closed", "broadcast.cancelled"):
+            items[d["id"]]["status"] = "closed" if e.type == "broadcast.closed" else "cancelled"
+        elif e.type == "broadcast.answered":
+            r = receipts[d["id"]][d["user_id"]]
+            if r["first_at"] is None:
+                r.update(first_at=e.occurred_at, first_answer=d["answer"])
+            r["latest_answer"] = d["answer"]
+        elif e.type == "broadcast.read":
+            receipts[d["id"]][d["user_id"]]["read_at"] = receipts[d["id"]][d["user_id"]]["read_at"] or e.occurred_at
+    if not items:
+        return None
+    chosen = bid if bid is not None else max(items)
+    if chosen not in items:
+        return None
+    return items[chosen], list(receipts[chosen].values())
+
+
+def add_cli(sub: Any, add: Any) -> None:
+    import csv
+    import json
+    import sys
+
+    from bot.cli import _engine as engine_for
+    from store.events import EventStore
+    from store.projections import catch_up
+
+    group = sub.add_parser("broadcast", help="broadcast status and export")
+    actions = group.add_subparsers(dest="broadcast_command", metavar="ACTION")
+
+    def load(settings, bid):
+        engine = engine_for(settings)
+        catch_up(engine, BroadcastProjection())
+        return engine, table.get(engine, bid)
+
+    def cmd_status(args, settings) -> int:
+        if args.as_of:
+            try:
+                moment = datetime.fromisoformat(args.as_of)
+            except ValueError:
+                print("--as-of は ISO 形式で指定してください（例: 2026-11-22T10:00+09:00）。", file=sys.stderr)
+                return 2
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=ZoneInfo(settings.tz))
+            engine = engine_for(settings)
+            state = as_of(engine, EventStore(engine), args.id, moment)
+            if state is None:
+                print("その時点の一斉連絡はありません。", file=sys.stderr)
+                return 1
+            result = summary(*state)
+        else:
+            engine, item = load(settings, args.id)
+            if item is None:
+                print("一斉連絡が見つかりません。", file=sys.stderr)
+                return 1
+            result = summary(item, table.recipients(engine, item["id"]))
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            print(f"一斉連絡 {result['id']}: 確認済み {result['acknowledged']} / {result['targets']} 人"
+                  f"（未確認 {result['pending']} 人）")
+            for dept, v in result["by_department"].items():
+                print(f"  {dept}: {v['acknowledged']}/{v['targets']}")
+        return 0
+
+    def cmd_export(args, settings) -> int:
+        engine, item = load(settings, args.id)
+        if item is None:
+            print("一斉連絡が見つかりません。", file=sys.stderr)
+            return 1
+        from store.staff import people as directory
+
+        names = {p.user_id: p.name for p in directory(engine)}
+        zone = ZoneInfo(settings.tz)
+        jst = lambda t: parse_time(t).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if t else ""
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["user_id", "name", "department", "first_answer", "first_answer_at",
+                         "latest_answer", "read_at"])
+        for r in table.recipients(engine, item["id"]):
+            writer.writerow([r["user_id"], names.get(r["user_id"], ""), r["department"],
+                             r["first_answer"] or "", jst(r["first_at"]), r["latest_answer"] or "",
+                             jst(r["read_at"])])
+        return 0
+
+    p = add("status", cmd_status, "a broadcast's tallies (the latest when ID is omitted)",
+            parent=actions)
+    p.add_argument("id", type=int, nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--as-of", help="recompute from the log as of this time (ISO 8601)")
+    p = add("export", cmd_export, "every recipient with answers, as CSV", parent=actions)
+    p.add_argument("id", type=int)
+    p.add_argument("--csv", action="store_true", help="CSV (the only format)")

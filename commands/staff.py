@@ -1,0 +1,145 @@
+"""`chonai staff import FILE.csv`: the staff directory, replaced as a whole by one event."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from store.staff import StaffProjection
+
+PROJECTIONS = [StaffProjection()]
+REQUIRED = ("user_id", "name", "department", "roles")
+_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,200}$")
+_PLATFORMS = ("slack", "lineworks", "webhook", "logochat", "local")
+
+
+class DirectoryError(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def parse_directory(data: bytes) -> list[dict[str, Any]]:
+    """Every row of the CSV, or every problem with line numbers (nothing partial)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DirectoryError(["ファイルを UTF-8 で保存してください。"]) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DirectoryError([f"1行目: 列がありません: {', '.join(missing)}"
+                              f"（必要な列: {','.join(REQUIRED)}）"])
+    errors: list[str] = []
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for line, raw in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        user_id, name, department = row.get("user_id", ""), row.get("name", ""), row.get("department", "")
+        problems = []
+        if not _ID.match(user_id):
+            problems.append("user_id が空か、使えない文字があります")
+        if not name:
+            problems.append("name が空です")
+        if not department:
+            problems.append("department が空です")
+        if user_id in seen:
+            problems.append(f"user_id「{user_id}」が {seen[user_id]} 行目と重複しています")
+        platform_ids: dict[str, str] = {}
+        for item in filter(None, (p.strip() for p in row.get("platform_ids", "").split(";"))):
+            platform, _, value = item.partition(":")
+            if platform not in _PLATFORMS or not value:
+                problems.append(f"platform_ids の「{item}」は 種類:ID の形で書いてください")
+            else:
+                platform_ids[platform] = value
+        if problems:
+            errors.append(f"{line}行目: " + "、".join(problems))
+            continue
+        seen[user_id] = line
+        rows.append({"user_id": user_id, "name": name, "department": department,
+                     "roles": [r.strip() for r in row.get("roles", "").split(";") if r.strip()],
+                     "platform_ids": platform_ids})
+    if errors:
+        raise DirectoryError(errors)
+    if not rows:
+        raise DirectoryError(["職員の行がありません。"])
+    return rows
+
+
+async def replace_directory(engine, rows: list[dict[str, Any]], actor: str = "cli") -> None:
+    from store.events import EventStore, NewEvent
+    from store.projections import catch_up
+
+    store = EventStore(engine)
+    await store.start()
+    await store.append(NewEvent("staff.directory_replaced", "staff:directory",
+                                {"staff": rows, "count": len(rows)}, actor=actor))
+    await store.stop()
+    await asyncio.to_thread(catch_up, engine, StaffProjection())
+
+
+def add_cli(sub: Any, add: Any) -> None:
+    from bot.cli import _engine
+
+    staff = sub.add_parser("staff", help="the staff directory (departments, roles)")
+    staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION")
+
+    def cmd_import(args, settings) -> int:
+        path = Path(args.file)
+        if not path.is_file():
+            print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
+            return 2
+        try:
+            rows = parse_directory(path.read_bytes())
+        except DirectoryError as exc:
+            print("職員名簿を取り込めませんでした（名簿は変更していません）:", file=sys.stderr)
+            for line in exc.errors:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        asyncio.run(replace_directory(_engine(settings), rows))
+        print(f"職員名簿を {len(rows)} 人で置き換えました。")
+        return 0
+
+    p = add("import", cmd_import, "replace the directory from CSV (user_id,name,department,roles)",
+            parent=staff_sub)
+    p.add_argument("file")
+
+    def cmd_sync(args, settings) -> int:
+        from bot.slack import sync_staff
+
+        if not settings.slack_bot_token:
+            print("SLACK_BOT_TOKEN を設定してから実行してください。", file=sys.stderr)
+            return 2
+        try:
+            total, added = asyncio.run(sync_staff(settings, _engine(settings)))
+        except Exception as exc:  # noqa: BLE001 — Slack or the network refused: nothing changed
+            print(f"Slack の利用者一覧を読めませんでした（名簿は変更していません）: "
+                  f"{type(exc).__name__}", file=sys.stderr)
+            return 1
+        print(f"Slack の利用者一覧で職員名簿を更新しました（{total} 人、うち新規 {added} 人）。")
+        return 0
+
+    add("sync", cmd_sync, "update the directory from Slack's users.list (departments and roles "
+        "from the CSV are kept)", parent=staff_sub)
+
+
+async def background(services) -> None:
+    """Keep the PII guard's gazetteer in step with the directory: staff names are PII too."""
+    seen = -1
+    while True:
+        version = await asyncio.to_thread(services.store.stream_version, "staff:directory")
+        guard = services.get("guard")
+        if version != seen and guard is not None:
+            from handlers.pii import Guard
+            from store.staff import names
+
+            staff_names = await asyncio.to_thread(names, services.get("engine"))
+            services.features["guard"] = Guard(names=staff_names, allow=guard.allow_words)
+            seen = version
+        await asyncio.sleep(30)

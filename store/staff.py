@@ -1,0 +1,96 @@
+"""The staff directory: who works where, with which roles and platform ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Column, Text, or_, select
+from sqlmodel import Field, SQLModel
+
+from store.db import read_connection
+from store.events import RecordedEvent
+
+
+class StaffRow(SQLModel, table=True):
+    __tablename__ = "staff"
+    user_id: str = Field(primary_key=True, max_length=200)
+    name: str = Field(max_length=200)
+    department: str = Field(max_length=200, index=True)
+    roles: str = Field(default="", max_length=500)  # ;-separated
+    platform_ids: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    slack_id: str | None = Field(default=None, max_length=100, index=True)
+    lineworks_id: str | None = Field(default=None, max_length=200, index=True)
+
+
+staff = StaffRow.__table__
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    name: str
+    department: str
+    roles: tuple[str, ...]
+    platform_ids: dict[str, str]
+
+    def id_on(self, platform: str) -> str:
+        """This person's user id on a platform (the local talk room uses user_id)."""
+        return self.platform_ids.get(platform, self.user_id)
+
+
+def _person(row) -> Person:
+    return Person(row.user_id, row.name, row.department,
+                  tuple(r for r in row.roles.split(";") if r), orjson.loads(row.platform_ids))
+
+
+class StaffProjection:
+    name = "staff"
+    types = frozenset({"staff.directory_replaced"})
+
+    def apply(self, conn, batch: Sequence[RecordedEvent]) -> None:
+        for event in batch:  # each import replaces the directory as a whole
+            conn.execute(staff.delete())
+            rows = [{"user_id": r["user_id"], "name": r["name"], "department": r["department"],
+                     "roles": ";".join(r.get("roles", [])),
+                     "platform_ids": orjson.dumps(r.get("platform_ids", {})).decode(),
+                     "slack_id": r.get("platform_ids", {}).get("slack"),
+                     "lineworks_id": r.get("platform_ids", {}).get("lineworks")}
+                    for r in event.payload["staff"]]
+            if rows:
+                conn.execute(staff.insert(), rows)
+
+    def reset(self, conn) -> None:
+        conn.execute(staff.delete())
+
+
+def find_person(engine, platform: str, platform_user: str) -> Person | None:
+    column = {"slack": staff.c.slack_id, "lineworks": staff.c.lineworks_id}.get(platform)
+    condition = staff.c.user_id == platform_user
+    if column is not None:
+        condition = or_(column == platform_user, condition)
+    with read_connection(engine) as conn:
+        rows = conn.execute(select(staff).where(condition)).all()
+    if not rows:
+        return None
+    if column is not None:  # a platform id match wins over a same-named user_id
+        rows.sort(key=lambda r: getattr(r, column.name) != platform_user)
+    return _person(rows[0])
+
+
+def people(engine, departments: Iterable[str] | None = None) -> list[Person]:
+    query = select(staff).order_by(staff.c.department, staff.c.user_id)
+    if departments:
+        query = query.where(staff.c.department.in_(list(departments)))
+    with read_connection(engine) as conn:
+        return [_person(row) for row in conn.execute(query)]
+
+
+def has_role(person: Person | None, *roles: str) -> bool:
+    return bool(person and set(roles).intersection(person.roles))
+
+
+def names(engine) -> list[str]:
+    with read_connection(engine) as conn:
+        return [row[0] for row in conn.execute(select(staff.c.name))]

@@ -1,0 +1,174 @@
+"""The staff directory and /broadcast through the talk room: refusal, preview, one DM each,
+receipts, read marks, reminders only to the pending, status and export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from commands.broadcast import run_due_work
+from commands.staff import DirectoryError, parse_directory, replace_directory
+from store.staff import people
+
+DEPARTMENTS = ["防災課", "福祉課", "市民課"]
+
+
+def directory_csv(n: int) -> bytes:
+    lines = ["user_id,name,department,roles"]
+    lines.append("hq01,本部 一郎,危機管理課,broadcaster;coordinator")
+    lines += [f"s{i:04d},職員{i},{DEPARTMENTS[i % 3]}," for i in range(n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"user_id,name,roles\nu1,a,\n", "1行目: 列がありません: department"),
+    (b"user_id,name,department,roles\nu1,a,d,\nu1,b,d,\n", "3行目: user_id「u1」が 2 行目と重複"),
+    (b"user_id,name,department,roles\nu1,,d,\n", "2行目: name が空です"),
+    (b"user_id,name,department,roles,platform_ids\nu1,a,d,,slack\n", "2行目: platform_ids"),
+])
+def test_bad_directory_files_are_refused_with_line_numbers(data, message):
+    with pytest.raises(DirectoryError) as caught:
+        parse_directory(data)
+    assert message in str(caught.value)
+
+
+def test_cli_refusal_keeps_the_directory(tmp_path):
+    env = {**os.environ, "CHONAI_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_bytes(directory_csv(3))
+    bad.write_bytes(b"user_id,name,department,roles\nx,,d,\n")
+    run = lambda p: subprocess.run([sys.executable, "-m", "bot.cli", "staff", "import", str(p)],
+                                   env=env, capture_output=True, text=True, timeout=120)
+    assert run(good).returncode == 0
+    refused = run(bad)
+    assert refused.returncode == 1 and "2行目" in refused.stderr and "変更していません" in refused.stderr
+    from store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'chonai.db'}")
+    assert len(people(engine)) == 4
+
+
+@pytest.fixture
+async def hq(bot):
+    await replace_directory(bot.runtime.engine, parse_directory(directory_csv(300)))
+    return bot
+
+
+async def _send(bot, body="/broadcast 安否 【災害対策本部】地震が発生しました。安否を回答してください。",
+                targets=301):
+    await bot.say("hq", "hq01", body)
+    preview = await bot.wait_for("hq", "hq01", lambda m: "送信前の確認" in m["text"])
+    assert f"{targets} 人" in preview["text"] and preview["private_to"] == "hq01"
+    bid = preview["buttons"][0]["value"]
+    return preview, bid
+
+
+async def test_only_broadcasters_may_send(hq):
+    await hq.say("hq", "s0001", "/broadcast 全員帰宅してください")
+    reply = await hq.wait_for("hq", "s0001", lambda m: "権限がありません" in m["text"])
+    assert reply["private_to"] == "s0001"
+    await hq.settle()
+    assert hq.runtime.store.read(0, types=["broadcast.refused"])
+    assert hq.runtime.store.read(0, types=["broadcast.prepared"]) == []
+
+
+async def dm_count(bot, bid) -> dict[str, int]:
+    with bot.runtime.engine.connect() as conn:
+        rows = conn.execute(text("SELECT room, count(*) FROM room_messages WHERE ref LIKE :r "
+                                 "AND room LIKE 'dm:%' GROUP BY room"),
+                            {"r": f"broadcast:{bid}:%"}).all()
+    return dict(rows)
+
+
+async def test_preview_send_receipts_reminders(hq):
+    preview, bid = await _send(hq)
+    await hq.settle()
+    assert await dm_count(hq, bid) == {}  # nothing goes out before 送信
+    await hq.press("hq", "hq01", preview, "broadcast.send", bid)
+    await hq.press("hq", "hq01", preview, "broadcast.send", bid)  # a second press sends nothing
+    await hq.settle(timeout=60)
+    counts = await dm_count(hq, bid)
+    assert len(counts) == 301 and set(counts.values()) == {1}
+
+    # 100 people answer (one of them twice, one changes their mind), 50 only open it.
+    for i in range(100):
+        room = f"dm:s{i:04d}"
+        [notice] = [m for m in await hq.messages(room, f"s{i:04d}") if m["buttons"]]
+        await hq.press(room, f"s{i:04d}", notice, "broadcast.answer", f"{bid}|無事")
+        if i == 0:
+            await hq.press(room, "s0000", notice, "broadcast.answer", f"{bid}|無事")
+        if i == 1:
+            await hq.press(room, "s0001", notice, "broadcast.answer", f"{bid}|出勤不可")
+    for i in range(100, 150):
+        room = f"dm:s{i:04d}"
+        [notice] = await hq.messages(room, f"s{i:04d}")
+        await hq.read(room, f"s{i:04d}", notice)
+    await hq.settle(timeout=60)
+    answers = hq.runtime.store.read(0, types=["broadcast.answered"], limit=10_000)
+    assert len(answers) == 101  # the repeated press added nothing; the change is history
+    history = [e.payload["answer"] for e in answers if e.payload["user_id"] == "s0001"]
+    assert history == ["無事", "出勤不可"]
+
+    env = {**os.environ, "CHONAI_DATA_DIR": hq.runtime.settings.data_dir}
+    env.pop("DATABASE_URL", None)
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "status", "--json"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    status = json.loads(out.stdout)
+    assert (status["targets"], status["acknowledged"], status["pending"]) == (301, 100, 201)
+    assert status["by_answer"]["無事"] == 99 and status["by_answer"]["出勤不可"] == 1
+    assert sum(d["targets"] for d in status["by_department"].values()) == 301
+    assert status["by_department"]["防災課"]["acknowledged"] == 34
+    assert status["median_seconds_to_ack"] is not None
+
+    export = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "export", bid, "--csv"],
+                            env=env, capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert len(export) == 302
+    row = next(line for line in export if line.startswith("s0001,"))
+    assert ",無事," in row and row.split(",")[5] == "出勤不可"
+
+    # Ten minutes later only the pending are reminded, once, however often it runs.
+    services = hq.runtime.services
+    later = services.clock() + timedelta(minutes=11)
+    services.clock = lambda: later
+    assert await run_due_work(services) == 201
+    assert await run_due_work(services) == 0
+    await hq.settle(timeout=60)
+    counts = await dm_count(hq, bid)
+    assert counts["dm:s0000"] == 1 and counts["dm:s0200"] == 2
+
+    # Close: no more reminders.
+    await hq.say("hq", "hq01", f"/broadcast close {bid}")
+    await hq.wait_for("hq", "hq01", lambda m: "終了しました" in m["text"])
+    await hq.settle()
+    much_later = later + timedelta(minutes=30)
+    services.clock = lambda: much_later
+    assert await run_due_work(services) == 0
+
+
+async def test_read_only_notice_counts_read_marks(hq):
+    preview, bid = await _send(hq, "/broadcast 部署:防災課 訓練 明日は防災訓練です", targets=100)
+    await hq.press("hq", "hq01", preview, "broadcast.send", bid)
+    await hq.settle(timeout=60)
+    [notice] = await hq.messages("dm:s0000", "s0000")
+    assert notice["text"].startswith("【訓練】")
+    await hq.read("dm:s0000", "s0000", notice)
+    await hq.settle()
+    status = hq.runtime.store.read(0, types=["broadcast.read"])
+    assert len(status) == 1
+
+
+async def test_cancel_sends_nothing(hq):
+    preview, bid = await _send(hq)
+    await hq.press("hq", "hq01", preview, "broadcast.cancel", bid)
+    await hq.settle()
+    await hq.press("hq", "hq01", preview, "broadcast.send", bid)
+    await hq.settle()
+    assert await dm_count(hq, bid) == {}
