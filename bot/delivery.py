@@ -89,6 +89,14 @@ class DeliveryWorker:
         adapter = self.adapters[job.platform]
         out = Outbound.from_payload(job.body)
         engine = self.store.engine
+        if out.sealed:
+            from dataclasses import replace
+
+            from store.sealed import unseal
+
+            text = await asyncio.to_thread(unseal, engine, out.sealed)
+            out = replace(out, text=text if text is not None else "（保存期間を過ぎたため表示できません）",
+                          sealed=None)
         try:
             if job.unknown:
                 found = await adapter.lookup(job.id, out)

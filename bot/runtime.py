@@ -118,7 +118,8 @@ class Runtime:
         self._accepting += 1
         try:
             new = await incoming_event(incoming, registry=self.registry,
-                                       guard=self.services.get("guard"), key=self.key)
+                                       guard=self.services.get("guard"), key=self.key,
+                                       seal=self.services.get("seal"))
             [recorded] = await self.store.append(new)
         finally:
             self._accepting -= 1

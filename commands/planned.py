@@ -11,18 +11,6 @@ async def _not_yet(ctx: Context) -> None:
               private=True)
 
 
-@command("here", ready=False, order=30)
-async def here(ctx: Context) -> None:
-    """今いる場所（今ココ）を地図リンク付きでルームに共有します。"""
-    await _not_yet(ctx)
-
-
-@command("where", ready=False, order=31)
-async def where(ctx: Context) -> None:
-    """共有された職員の最新の位置を一覧します（調整担当向け）。"""
-    await _not_yet(ctx)
-
-
 @command("status", ready=False, order=40)
 async def status(ctx: Context) -> None:
     """受付番号で申請の状況を、手続き名でオンライン手続きの可否を調べます。"""

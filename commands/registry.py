@@ -30,6 +30,7 @@ class CommandSpec:
     ready: bool = True  # False: listed in help as "準備中"
     order: int = 100
     ai_bound: bool = False  # its text may go to an AI: the PII guard redacts it before storing
+    sealed: bool = False  # its text is personal data with a retention: stored only encrypted
 
 
 @dataclass
@@ -55,10 +56,11 @@ class Registry:
 
 
 def command(name: str, *, aliases: tuple[str, ...] = (), ready: bool = True,
-            order: int = 100, ai_bound: bool = False) -> Callable[[Handler], Handler]:
+            order: int = 100, ai_bound: bool = False,
+            sealed: bool = False) -> Callable[[Handler], Handler]:
     def mark(fn: Handler) -> Handler:
         fn.__chonai_command__ = dict(name=name, aliases=aliases, ready=ready, order=order,
-                                     ai_bound=ai_bound)
+                                     ai_bound=ai_bound, sealed=sealed)
         return fn
     return mark
 
@@ -97,7 +99,7 @@ def build_registry(package: str = "commands") -> Registry:
                 summary, usage = _doc_lines(fn)
                 registry.commands[meta["name"]] = CommandSpec(
                     meta["name"], fn, summary, usage, meta["aliases"], meta["ready"],
-                    meta["order"], meta["ai_bound"])
+                    meta["order"], meta["ai_bound"], meta["sealed"])
             if prefix := getattr(fn, "__chonai_action__", None):
                 registry.actions[prefix] = fn
             if getattr(fn, "__chonai_mention__", False):

@@ -30,9 +30,14 @@ async def scan_for_storage(text: str, guard: Any, key: bytes) -> tuple[str, list
 
 
 async def incoming_event(incoming: Incoming, *, registry: Registry, guard: Any | None,
-                         key: bytes) -> NewEvent:
+                         key: bytes, seal: Any | None = None) -> NewEvent:
     payload = incoming.to_payload()
-    if guard is not None and incoming.text and is_ai_bound(incoming, registry):
+    spec = registry.find(incoming.command) if incoming.kind == "command" and incoming.command else None
+    if spec is not None and spec.sealed and seal is not None and incoming.text:
+        # Personal data with a retention (a position): only the ciphertext is stored.
+        payload["sealed"] = await asyncio.to_thread(seal, incoming.text)
+        payload.pop("text", None)
+    elif guard is not None and incoming.text and is_ai_bound(incoming, registry):
         redacted, findings = await scan_for_storage(incoming.text, guard, key)
         if findings:
             payload["text"] = redacted

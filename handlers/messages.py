@@ -77,6 +77,7 @@ class Outbound:
     image: str | None = None  # a blob name (PNG) stored beside the log
     priority: int = 5
     reply: dict[str, Any] = field(default_factory=dict)
+    sealed: dict[str, Any] | None = None  # encrypted text, opened only at delivery
 
     def to_payload(self) -> dict[str, Any]:
         data = asdict(self)

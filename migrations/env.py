@@ -5,6 +5,8 @@ from sqlmodel import SQLModel
 
 import store.broadcasts  # noqa: F401  (each import registers its tables on SQLModel.metadata)
 import store.documents  # noqa: F401
+import store.locations  # noqa: F401
+import store.sealed  # noqa: F401
 import store.schema  # noqa: F401
 import store.staff  # noqa: F401
 
