@@ -11,12 +11,6 @@ async def _not_yet(ctx: Context) -> None:
               private=True)
 
 
-@command("status", ready=False, order=40)
-async def status(ctx: Context) -> None:
-    """受付番号で申請の状況を、手続き名でオンライン手続きの可否を調べます。"""
-    await _not_yet(ctx)
-
-
 @command("kpi", ready=False, order=50)
 async def kpi(ctx: Context) -> None:
     """DX の KPI（オンライン手続数・電子決裁率など）の週次・月次まとめを表示します。"""

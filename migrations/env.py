@@ -3,7 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.broadcasts  # noqa: F401  (each import registers its tables on SQLModel.metadata)
+import store.applications  # noqa: F401  (each import registers its tables on SQLModel.metadata)
+import store.broadcasts  # noqa: F401
 import store.documents  # noqa: F401
 import store.locations  # noqa: F401
 import store.sealed  # noqa: F401

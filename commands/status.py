@@ -1,0 +1,237 @@
+"""/status: an application's status by 受付番号, or whether a procedure can be done online;
+`chonai status import` and `chonai procedures import`; every look-up is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import sys
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commands.context import Context
+from commands.registry import command
+from store import applications as table
+from store.applications import ApplicationsProjection
+from store.staff import find_person
+
+PROJECTIONS = [ApplicationsProjection()]
+STATUS_COLUMNS = ("receipt_no", "procedure", "status", "updated_at")
+PROCEDURE_COLUMNS = ("procedure", "online", "channel", "url", "notes")
+PERSONAL_COLUMNS = re.compile(r"(氏名|名前|住所|電話|携帯|メール|生年月日|マイナンバー|個人番号|"
+                              r"name|address|phone|tel|mail|birth)", re.I)
+RECEIPT = re.compile(r"^[A-Za-z]{0,3}\d{0,2}[-_]?\d{3,}[-\dA-Za-z]*$")
+
+
+class ImportError_(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def _rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportError_(["ファイルを UTF-8 で保存してください。"]) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    personal = [h for h in header if PERSONAL_COLUMNS.search(h)]
+    if personal:
+        raise ImportError_([f"1行目: 個人情報の列（{', '.join(personal)}）は取り込めません。"
+                            "申請状況には受付番号・手続き・状況・更新日時だけを含めてください。"])
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ImportError_([f"1行目: 列がありません: {', '.join(missing)}（必要な列: {','.join(required)}）"])
+    return [(line, {k.strip(): (v or "").strip() for k, v in row.items() if k})
+            for line, row in enumerate(reader, start=2)]
+
+
+def parse_statuses(data: bytes) -> list[dict[str, str]]:
+    errors, rows = [], []
+    for line, row in _rows(data, STATUS_COLUMNS):
+        problems = [f"{c} が空です" for c in STATUS_COLUMNS if not row.get(c)]
+        if row.get("updated_at"):
+            try:
+                moment = datetime.fromisoformat(row["updated_at"])
+                if moment.tzinfo is None:
+                    problems.append("updated_at に時差（+09:00 など）がありません")
+            except ValueError:
+                problems.append("updated_at が ISO 形式の日時ではありません")
+        if problems:
+            errors.append(f"{line}行目: " + "、".join(problems))
+        else:
+            rows.append({c: row[c] for c in STATUS_COLUMNS})
+    if errors:
+        raise ImportError_(errors)
+    return rows
+
+
+def reading(name: str) -> str:
+    from handlers.retrieval.tokens import _tokenizer
+
+    katakana = "".join(m.reading_form() for m in _tokenizer().tokenize(name))
+    return hiragana(katakana)
+
+
+def hiragana(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+
+
+def parse_procedures(data: bytes) -> list[dict[str, Any]]:
+    errors, rows = [], []
+    for line, row in _rows(data, PROCEDURE_COLUMNS):
+        online = row.get("online", "").lower()
+        if not row.get("procedure"):
+            errors.append(f"{line}行目: procedure が空です")
+        elif online not in ("yes", "no", "true", "false", "1", "0", "可", "不可", "○", "×"):
+            errors.append(f"{line}行目: online は yes か no で書いてください")
+        else:
+            rows.append({"procedure": row["procedure"], "reading": reading(row["procedure"]),
+                         "online": online in ("yes", "true", "1", "可", "○"),
+                         "channel": row.get("channel", ""), "url": row.get("url", ""),
+                         "notes": row.get("notes", "")})
+    if errors:
+        raise ImportError_(errors)
+    return rows
+
+
+def status_events(rows: list[dict[str, str]], actor: str) -> list:
+    from store.events import NewEvent
+
+    return [NewEvent("status.changed", f"application:{r['receipt_no']}", r, actor=actor,
+                     idempotency_key=f"status:{r['receipt_no']}:{r['updated_at']}:{r['status']}")
+            for r in rows]
+
+
+def find_procedure(engine, query: str) -> list[dict]:
+    wanted = unicodedata.normalize("NFKC", query).strip()
+    sound = hiragana(wanted)
+    ranked = []
+    for item in table.catalogue(engine):
+        name = unicodedata.normalize("NFKC", item["procedure"])
+        if wanted == name:
+            rank = 0
+        elif name.startswith(wanted) or wanted.startswith(name):
+            rank = 1
+        elif wanted in name:
+            rank = 2
+        elif len(sound) >= 2 and sound in item["reading"]:
+            rank = 3
+        else:
+            continue
+        ranked.append((rank, len(name), item))
+    return [item for _, _, item in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+
+def _jst(ctx: Context, value: str) -> str:
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(ctx.services.settings.tz)) \
+        .strftime("%Y年%m月%d日 %H:%M")
+
+
+@command("status", order=40)
+async def status(ctx: Context) -> None:
+    """受付番号で申請の状況を、手続き名でオンライン手続きの可否を調べます（職員向け）。
+    /status 受付番号　または　/status 手続き名　例: /status R7-000123 ／ /status 転入届"""
+    engine = ctx.services.get("engine")
+    query = unicodedata.normalize("NFKC", ctx.args).strip()
+    if not query:
+        ctx.reply("受付番号か手続き名を書いてください。例: /status R7-000123", private=True)
+        return
+    if await asyncio.to_thread(find_person, engine, ctx.platform, ctx.user) is None:
+        ctx.reply("申請状況の確認は、職員名簿に登録された職員だけが使えます。", private=True)
+        ctx.emit("status.refused", {"user": ctx.user}, f"lookup:{ctx.user}")
+        return
+    if RECEIPT.match(query):
+        rows = await asyncio.to_thread(table.history, engine, query)
+        ctx.emit("status.looked_up", {"user": ctx.user, "receipt_no": query, "found": bool(rows)},
+                 f"lookup:{ctx.user}")
+        if not rows:
+            ctx.reply(f"受付番号 {query} は見つかりません。番号を確かめるか、手続き名で調べてください"
+                      "（例: /status 転入届）。", private=True)
+            return
+        current = rows[-1]
+        lines = [f"受付番号 {query}（{current['procedure']}）",
+                 f"現在の状況: {current['status']}（{_jst(ctx, current['updated_at'])} 更新）", "経過:"]
+        lines += [f"・{_jst(ctx, r['updated_at'])} {r['status']}" for r in rows]
+        ctx.reply("\n".join(lines), private=True)
+        return
+    found = await asyncio.to_thread(find_procedure, engine, query)
+    ctx.emit("status.looked_up", {"user": ctx.user, "procedure": query, "found": bool(found)},
+             f"lookup:{ctx.user}")
+    if not found:
+        ctx.reply(f"「{query}」に当たる手続きは見つかりません。受付番号なら R7-000123 のように書いてください。",
+                  private=True)
+        return
+    item = found[0]
+    how = (f"オンラインでできます（{item['channel']}）。" if item["online"]
+           else f"オンラインではできません（{item['channel'] or '窓口'}）。")
+    text = f"{item['procedure']}: {how}"
+    if item["url"]:
+        text += f"\n{item['url']}"
+    if item["notes"]:
+        text += f"\n{item['notes']}"
+    if len(found) > 1:
+        text += "\nほかの候補: " + "、".join(i["procedure"] for i in found[1:4])
+    ctx.reply(text, private=True)
+
+
+async def _append(engine, events) -> int:
+    from store.events import EventStore
+    from store.projections import catch_up
+
+    store = EventStore(engine)
+    await store.start()
+    before = store.head()[0]
+    await store.append(*events)
+    after = store.head()[0]
+    await store.stop()
+    await asyncio.to_thread(catch_up, engine, ApplicationsProjection())
+    return after - before
+
+
+def add_cli(sub: Any, add: Any) -> None:
+    from bot.cli import _engine
+
+    def importer(parse, make_events, done):
+        def run(args, settings) -> int:
+            path = Path(args.file)
+            if not path.is_file():
+                print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
+                return 2
+            try:
+                rows = parse(path.read_bytes())
+            except ImportError_ as exc:
+                print("取り込めませんでした（何も変更していません）:", file=sys.stderr)
+                for line in exc.errors:
+                    print(f"  {line}", file=sys.stderr)
+                return 1
+            added = asyncio.run(_append(_engine(settings), make_events(rows)))
+            print(done(rows, added))
+            return 0
+        return run
+
+    group = sub.add_parser("status", help="application statuses")
+    actions = group.add_subparsers(dest="status_command", metavar="ACTION")
+    p = add("import", importer(parse_statuses, lambda rows: status_events(rows, "cli"),
+                               lambda rows, n: f"{len(rows)} 行を確認し、{n} 件の状況変更を記録しました。"),
+            "import statuses from CSV (receipt_no,procedure,status,updated_at)", parent=actions)
+    p.add_argument("file")
+    group = sub.add_parser("procedures", help="the procedure catalogue")
+    actions = group.add_subparsers(dest="procedures_command", metavar="ACTION")
+
+    def catalogue_event(rows):
+        from store.events import NewEvent
+
+        return [NewEvent("procedures.imported", "procedures:catalogue", {"rows": rows}, actor="cli")]
+
+    p = add("import", importer(parse_procedures, catalogue_event,
+                               lambda rows, n: f"手続き一覧を {len(rows)} 件で置き換えました。"),
+            "replace the catalogue from CSV (procedure,online,channel,url,notes)", parent=actions)
+    p.add_argument("file")
