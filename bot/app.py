@@ -84,7 +84,8 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> web.Applica
 def platform_attachers() -> list:
     """Adapters for external platforms, each active only when configured."""
     attachers = []
-    for module_name in ("bot.slack", "bot.lineworks", "bot.webhook", "bot.status_webhook"):
+    for module_name in ("bot.slack", "bot.lineworks", "bot.webhook", "bot.status_webhook",
+                        "bot.blobs_route"):
         try:
             module = __import__(module_name, fromlist=["attach"])
         except ImportError:
