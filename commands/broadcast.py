@@ -142,8 +142,11 @@ async def _decide(ctx: Context, *, send: bool) -> None:
     except ValueError:
         return
     item = await asyncio.to_thread(table.get, engine, bid)
-    if item is None or item["sender"] != ctx.user:
-        ctx.reply("この一斉連絡を操作できるのは、作成した本人だけです。", private=True)
+    presser = await asyncio.to_thread(find_person, engine, ctx.platform, ctx.user)
+    proposed = item is not None and item["sender"] == "jma" and has_role(presser, "broadcaster")
+    if item is None or (item["sender"] != ctx.user and not proposed):
+        ctx.reply("この一斉連絡を操作できるのは、作成した本人（自動提案は broadcaster の職員）だけです。",
+                  private=True)
         return
     store = ctx.services.store
     if not send:
@@ -154,32 +157,42 @@ async def _decide(ctx: Context, *, send: bool) -> None:
                   else "この一斉連絡はすでに送信済みです。", private=True)
         return
     recipients = await asyncio.to_thread(table.recipients, engine, bid)
-    priority = 8 if item["options"]["drill"] else 1  # a drill never delays a real notice
-    posts = []
-    if item["options"]["mode"] == "room":
-        posts.append(Outbound(item["platform"], item["options"]["room"],
-                              "@channel " + _notice_text(item), tuple(_answer_buttons(item)),
-                              ref=f"broadcast:{bid}:room", priority=priority))
-    else:
-        posts += [Outbound(item["platform"], f"dm:{r['platform_user']}", _notice_text(item),
-                           tuple(_answer_buttons(item)), ref=f"broadcast:{bid}:{r['user_id']}",
-                           priority=priority) for r in recipients]
-    # First the decision (one per broadcast, whoever presses), then the posts. A crash in
-    # between re-runs this handler for the same press: the decision is still ours, and the
-    # posts' keys make the fan-out happen once.
-    [decided] = await store.append(NewEvent(
-        "broadcast.sent", f"broadcast:{bid}", {"id": bid, "targets": len(recipients)},
-        actor=ctx.user, platform=ctx.platform, causation_id=str(ctx.event.position),
-        idempotency_key=f"broadcast:{bid}:decided"))
-    if decided.type != "broadcast.sent" or decided.causation_id != str(ctx.event.position):
+    if not await fan_out(store, item, recipients, actor=ctx.user,
+                         causation=str(ctx.event.position)):
         ctx.reply("この一斉連絡はすでに送信済みか、取り消されています。", private=True)
         return
-    await store.append(*(NewEvent("outbound.requested", f"outbox:{p.platform}:{p.room}",
-                                  p.to_payload(), actor=ctx.user, platform=p.platform,
-                                  causation_id=str(bid), idempotency_key=f"broadcast:{bid}:post:{i}")
-                         for i, p in enumerate(posts)))
     ctx.post(item["room"], _status_text(item, recipients), ref=f"broadcast:{bid}:status",
              platform=item["platform"])
+
+
+async def fan_out(store, item: dict[str, Any], recipients: list[dict[str, Any]], *, actor: str,
+                  causation: str) -> bool:
+    """Send a prepared broadcast: False if it was already decided (sent or cancelled).
+
+    First the decision (one per broadcast, whoever presses), then the posts. A crash in
+    between re-runs this for the same cause: the decision is still ours, and the posts'
+    keys make the fan-out happen once."""
+    bid = item["id"]
+    [decided] = await store.append(NewEvent(
+        "broadcast.sent", f"broadcast:{bid}", {"id": bid, "targets": len(recipients)},
+        actor=actor, platform=item["platform"], causation_id=causation,
+        idempotency_key=f"broadcast:{bid}:decided"))
+    if decided.type != "broadcast.sent" or decided.causation_id != causation:
+        return False
+    priority = 8 if item["options"]["drill"] else 1  # a drill never delays a real notice
+    if item["options"]["mode"] == "room":
+        posts = [Outbound(item["platform"], item["options"]["room"], "@channel " + _notice_text(item),
+                          tuple(_answer_buttons(item)), ref=f"broadcast:{bid}:room",
+                          priority=priority)]
+    else:
+        posts = [Outbound(item["platform"], f"dm:{r['platform_user']}", _notice_text(item),
+                          tuple(_answer_buttons(item)), ref=f"broadcast:{bid}:{r['user_id']}",
+                          priority=priority) for r in recipients]
+    await store.append(*(NewEvent("outbound.requested", f"outbox:{p.platform}:{p.room}",
+                                  p.to_payload(), actor=actor, platform=p.platform,
+                                  causation_id=str(bid), idempotency_key=f"broadcast:{bid}:post:{i}")
+                         for i, p in enumerate(posts)))
+    return True
 
 
 @action("broadcast.answer")
