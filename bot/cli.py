@@ -26,9 +26,12 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
     from bot import logs
     from bot.app import build_app
 
+    from dataclasses import replace
+
     logs.setup()
-    host = args.host or settings.host
-    port = args.port or settings.port
+    # The listen address decides whether the talk room needs sign-in: keep it in settings.
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    host, port = settings.host, settings.port
     print(f"chonai: http://{host}:{port}/ （Ctrl+C で停止）", file=sys.stderr)
     web.run_app(build_app(settings), host=host, port=port, print=None,
                 shutdown_timeout=15, access_log=None)

@@ -63,6 +63,24 @@ class LocalRoom:
         self.runtime = runtime
         self.engine = runtime.engine
 
+    def signed_in(self, request: web.Request, claimed: str | None) -> str | None:
+        """Who is asking. On loopback the page's chosen user is trusted; beyond it the token
+        decides, and acting as someone else is refused (403)."""
+        from bot import signin
+
+        if not signin.required(self.runtime.settings):
+            return claimed
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else request.cookies.get("chonai_token")
+        user = signin.user_of(self.runtime.settings, token)
+        if user is None:
+            raise web.HTTPUnauthorized(text='{"error": "サインインしてください（chonai staff token で発行したトークン）。"}',
+                                       content_type="application/json")
+        if claimed is not None and claimed.strip() != user:
+            raise web.HTTPForbidden(text='{"error": "ほかの利用者としては操作できません。"}',
+                                    content_type="application/json")
+        return user
+
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.page)
         app.router.add_get("/api/rooms", self.list_rooms)
@@ -74,19 +92,22 @@ class LocalRoom:
     # -- HTTP ------------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:
         html = resources.files("bot").joinpath("static/index.html").read_text("utf-8")
-        return web.Response(text=html, content_type="text/html",
+        response = web.Response(text=html, content_type="text/html",
                             headers={"Content-Security-Policy": "default-src 'self'; "
                                      "style-src 'self' 'unsafe-inline'; script-src 'self' "
                                      "'unsafe-inline'; img-src 'self' data:"})
+        if token := request.query.get("token"):  # a sign-in link: keep the token as a cookie
+            response.set_cookie("chonai_token", token, httponly=True, samesite="Strict")
+        return response
 
     async def list_rooms(self, request: web.Request) -> web.Response:
-        user = request.query.get("user")
+        user = self.signed_in(request, request.query.get("user"))
         found = await asyncio.to_thread(rooms.rooms, self.engine, user)
         return web.json_response({"rooms": found})
 
     async def list_messages(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
-        user = request.query.get("user") or None
+        user = self.signed_in(request, request.query.get("user") or None)
         if room.startswith("dm:") and user != room[3:]:
             return error(403, "ほかの人のダイレクトメッセージは表示できません。")
         messages = await asyncio.to_thread(rooms.list_messages, self.engine, room, user=user)
@@ -95,7 +116,7 @@ class LocalRoom:
     async def post_message(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "text"))
-        user, text = body["user"].strip(), body["text"]
+        user, text = self.signed_in(request, body["user"]).strip(), body["text"]
         if not valid_name(room) or not valid_name(user):
             return error(400, "ルーム名または利用者名が正しくありません。")
         if len(text) > MAX_TEXT:
@@ -126,6 +147,7 @@ class LocalRoom:
     async def post_action(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "message_id", "action_id"))
+        self.signed_in(request, body["user"])
         message = await asyncio.to_thread(rooms.get_message, self.engine, body["message_id"])
         if message is None or message["room"] != room:
             return error(404, "そのメッセージは見つかりません。")
@@ -150,7 +172,7 @@ class LocalRoom:
     async def post_read(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "message_id"))
-        user = body["user"].strip()
+        user = self.signed_in(request, body["user"]).strip()
         message = await asyncio.to_thread(rooms.get_message, self.engine, body["message_id"])
         if message is None or message["room"] != room:
             return error(404, "そのメッセージは見つかりません。")

@@ -106,6 +106,16 @@ def add_cli(sub: Any, add: Any) -> None:
         print(f"職員名簿を {len(rows)} 人で置き換えました。")
         return 0
 
+    def cmd_token(args, settings) -> int:
+        from bot import signin
+
+        print(signin.issue(settings, args.user))
+        if not signin.required(settings):
+            print("（127.0.0.1 で待ち受けている間はサインイン不要です）", file=sys.stderr)
+        return 0
+
+    p = add("token", cmd_token, "issue a talk-room sign-in token for USER", parent=staff_sub)
+    p.add_argument("user")
     p = add("import", cmd_import, "replace the directory from CSV (user_id,name,department,roles)",
             parent=staff_sub)
     p.add_argument("file")

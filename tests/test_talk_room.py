@@ -99,3 +99,25 @@ async def test_page_and_metrics(bot):
     assert "chonai_events_appended_total" in text
     assert "chonai_handler_seconds_bucket" in text
     assert "chonai_outbox_backlog" in text
+
+
+async def test_beyond_loopback_the_talk_room_requires_sign_in(start_bot):
+    from bot import signin
+
+    bot = await start_bot(host="0.0.0.0")
+    settings = bot.runtime.settings
+    status, data = await bot.post("/api/rooms/general/messages", {"user": "u1", "text": "/help"})
+    assert status == 401 and "サインイン" in data["error"]
+    token = signin.issue(settings, "u1")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with bot.session.post(bot.url("/api/rooms/general/messages"), headers=headers,
+                                json={"user": "u2", "text": "/help"}) as resp:
+        assert resp.status == 403  # acting as someone else
+    async with bot.session.post(bot.url("/api/rooms/general/messages"), headers=headers,
+                                json={"user": "u1", "text": "/help"}) as resp:
+        assert resp.status == 201
+    forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+    async with bot.session.get(bot.url("/api/rooms/general/messages"), params={"user": "u1"},
+                               headers={"Authorization": f"Bearer {forged}"}) as resp:
+        assert resp.status == 401
+    assert bot.runtime.store.head()[0] == 1
