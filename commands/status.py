@@ -69,6 +69,8 @@ def parse_statuses(data: bytes) -> list[dict[str, str]]:
             rows.append({c: row[c] for c in STATUS_COLUMNS})
     if errors:
         raise ImportError_(errors)
+    if not rows:
+        raise ImportError_(["データの行がありません。"])
     return rows
 
 
@@ -99,6 +101,8 @@ def parse_procedures(data: bytes) -> list[dict[str, Any]]:
                          "notes": row.get("notes", "")})
     if errors:
         raise ImportError_(errors)
+    if not rows:
+        raise ImportError_(["手続きの行がありません。"])
     return rows
 
 
