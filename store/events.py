@@ -210,9 +210,14 @@ class EventStore:
         mark = "?" if sqlite else "%s"
         with write_transaction(self.engine) as conn:
             cursor = conn.connection.dbapi_connection.cursor()
-            cursor.execute("SELECT position, digest FROM chain_head WHERE id = 1"
-                           + ("" if sqlite else " FOR UPDATE"))
+            lock = "SELECT position, digest FROM chain_head WHERE id = 1" + ("" if sqlite else " FOR UPDATE")
+            cursor.execute(lock)
             head = cursor.fetchone()
+            if head is None:  # a database migrated before the head row was seeded
+                cursor.execute(f"INSERT INTO chain_head (id, position, digest) VALUES (1, 0, {mark}) "
+                               "ON CONFLICT (id) DO NOTHING", (GENESIS,))
+                cursor.execute(lock)
+                head = cursor.fetchone()
             position, digest = (head[0], head[1]) if head else (0, GENESIS)
             keys = [r[_KEY] for request in batch for r in request.rows if r[_KEY] is not None]
             existing = _raw_by_keys(cursor, keys, mark)

@@ -15,12 +15,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('chain_head',
+    chain_head = op.create_table('chain_head',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('position', sa.BigInteger(), nullable=False),
     sa.Column('digest', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    # The head row exists from the start, so every writer can lock it (no race on the first).
+    op.bulk_insert(chain_head, [{"id": 1, "position": 0, "digest": "0" * 64}])
     op.create_table('checkpoints',
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('position', sa.BigInteger(), nullable=False),
