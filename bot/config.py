@@ -106,3 +106,17 @@ def _bool_setting(settings: Settings, name: str, default: bool = False) -> bool:
 
 
 flag = _bool_setting
+
+
+def secret_file(settings: Settings, name: str) -> bytes:
+    """A random secret made once in the data dir (readable by this user only)."""
+    import os
+    import secrets
+
+    path = Path(settings.data_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()

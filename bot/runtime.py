@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 from bot.adapters import Adapter
-from bot.config import Settings, database_url
+from bot.config import Settings, database_url, secret_file
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from commands.context import Services
@@ -34,15 +32,7 @@ ACK_PRIORITY_MAX = 3.0  # seconds background work may wait for a burst of acks t
 
 def pii_key(settings: Settings) -> bytes:
     """The key for keyed hashes of PII findings: configured, or made once in the data dir."""
-    if settings.pii_key:
-        return settings.pii_key.encode()
-    path = Path(settings.data_dir) / "pii.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return settings.pii_key.encode() if settings.pii_key else secret_file(settings, "pii.key")
 
 
 def command_modules() -> list[Any]:

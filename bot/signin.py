@@ -6,11 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
-
-from bot.config import Settings
+from bot.config import Settings, secret_file
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -21,15 +17,7 @@ def required(settings: Settings) -> bool:
 
 def _secret(settings: Settings) -> bytes:
     configured = settings.get("chonai_room_secret")
-    if configured:
-        return configured.encode()
-    path = Path(settings.data_dir) / "room.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return configured.encode() if configured else secret_file(settings, "room.key")
 
 
 def issue(settings: Settings, user: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import time
 import unicodedata
 from datetime import datetime
 from typing import Any

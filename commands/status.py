@@ -75,9 +75,9 @@ def parse_statuses(data: bytes) -> list[dict[str, str]]:
 
 
 def reading(name: str) -> str:
-    from handlers.retrieval.tokens import _tokenizer
+    from handlers.japanese import tokenizer
 
-    katakana = "".join(m.reading_form() for m in _tokenizer().tokenize(name))
+    katakana = "".join(m.reading_form() for m in tokenizer().tokenize(name))
     return hiragana(katakana)
 
 

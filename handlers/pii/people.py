@@ -6,8 +6,9 @@ names (田中工務店, 山田町, 中村区役所) are not people."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Iterator
+
+from handlers.japanese import tokenizer
 
 Span = tuple[int, int, str]
 
@@ -29,15 +30,7 @@ _ROMAJI_LABEL = re.compile(
     r"(?:Applicant|Name|Contact|申請者|名義|氏名)\s*(?:は|：|:)?\s*"
     r"([A-Z][A-Za-z]+(?:[ \u3000][A-Z][A-Za-z]+){1,2})")
 _ROMAJI_HONORIFIC = re.compile(r"([A-Z][A-Za-z]+(?:[ \u3000][A-Z][A-Za-z]+){0,2})(?=\s*(?:さん|様|氏))")
-_local = threading.local()
 
-
-def _tokenizer():
-    if not hasattr(_local, "tokenizer"):
-        from sudachipy import dictionary
-
-        _local.tokenizer = dictionary.Dictionary(dict="core").create()
-    return _local.tokenizer
 
 
 class _Token:
@@ -67,9 +60,9 @@ _CHUNK = 3000  # Sudachi limits one input's size; long texts go in sentence-alig
 
 
 def _tokens(text: str) -> list[_Token]:
-    from sudachipy import tokenizer
+    from sudachipy import SplitMode
 
-    mode = tokenizer.Tokenizer.SplitMode.C
+    mode = SplitMode.C
     found: list[_Token] = []
     offset = 0
     while offset < len(text):
@@ -77,7 +70,7 @@ def _tokens(text: str) -> list[_Token]:
         if end < len(text):
             cut = max(text.rfind("。", offset, end), text.rfind("\n", offset, end))
             end = cut + 1 if cut > offset else end
-        for m in _tokenizer().tokenize(text[offset:end], mode):
+        for m in tokenizer().tokenize(text[offset:end], mode):
             found.append(_Token(m.surface(), offset + m.begin(), offset + m.end(),
                                 m.part_of_speech()))
         offset = end

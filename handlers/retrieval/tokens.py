@@ -4,23 +4,15 @@ plus bigrams of readings, so a question typed in kana (てんにゅう) finds �
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from functools import lru_cache
+
+from handlers.japanese import tokenizer
 
 _CONTENT = ("名詞", "動詞", "形容詞", "形状詞", "副詞", "接頭辞")
 _SKIP_SUB = ("数詞",)
 _KANA_RUN = re.compile(r"[\u3041-\u3096\u30a1-\u30faー]{2,}")
-_local = threading.local()
 
-
-def _tokenizer():
-    # A Sudachi tokenizer is not thread-safe: one per thread.
-    if not hasattr(_local, "tokenizer"):
-        from sudachipy import dictionary
-
-        _local.tokenizer = dictionary.Dictionary(dict="core").create()
-    return _local.tokenizer
 
 
 def to_katakana(text: str) -> str:
@@ -43,7 +35,7 @@ def terms(text: str) -> list[str]:
     """Index terms of a text (repeats kept: they are term frequencies)."""
     text = unicodedata.normalize("NFKC", text)[:20000]
     out: list[str] = []
-    for morpheme in _tokenizer().tokenize(text, _mode()):
+    for morpheme in tokenizer().tokenize(text, _mode()):
         pos = morpheme.part_of_speech()
         if pos[0] not in _CONTENT:
             continue
