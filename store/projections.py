@@ -7,9 +7,11 @@ resumes at the checkpoint. `rebuild` replays a projection from position 0.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 from operator import itemgetter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, select
@@ -112,13 +114,28 @@ def _share(cursor, mark: str, in_types: str, types: list[str], start: int, head:
     return cursor.fetchone()[0] / max(1, head - start)
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """A replay allocates millions of short-lived dicts and tuples but no cycles; Python's
+    cyclic collector would rescan them over and over (measured: 6 s instead of 3.6 s per
+    million events), so it waits until the replay is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def rebuild(engine: Engine, projection: Projection) -> int:
     """Forget the read model and replay the whole log into it."""
     with write_transaction(engine) as conn:
         projection.reset(conn)
         checkpoint(conn, projection.name, lock=True)
         set_checkpoint(conn, projection.name, 0)
-    return catch_up(engine, projection, batch=20000)
+    with paused_gc():
+        return catch_up(engine, projection, batch=20000)
 
 
 class ProjectionRunner:
