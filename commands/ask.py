@@ -48,7 +48,14 @@ async def answer_question(ctx: Context) -> None:
         return
     retriever = ctx.services.get("retriever")
     viewer = viewer_for(ctx.services.get("engine"), ctx.platform, ctx.user)
-    passages = await asyncio.to_thread(retriever.search, question, viewer, 5) if retriever else []
+    query_vector = None
+    if (embedder := ctx.services.get("embedder")) is not None:
+        try:
+            query_vector = (await embedder.embed([question]))[0]
+        except Exception:  # the dense score is a bonus; BM25 still answers
+            query_vector = None
+    passages = await asyncio.to_thread(retriever.search, question, viewer, 5,
+                                       query_vector) if retriever else []
     library = bool(retriever and len(retriever.index))
     relevant = answers.relevant(passages)
     ai = ctx.services.get("ai")

@@ -18,8 +18,49 @@ from store.events import EventStore, NewEvent
 PROJECTIONS = [DocumentsProjection()]
 
 
+def embeddings_model(settings) -> str | None:
+    model = settings.get("chonai_embeddings_model")
+    return model if model and settings.ai_enabled else None
+
+
 def configure(services: Services) -> None:
-    services.features["retriever"] = Retriever(services.get("engine"))
+    settings = services.settings
+    model = embeddings_model(settings)
+    services.features["retriever"] = Retriever(services.get("engine"), model)
+    if model:
+        from handlers.retrieval.dense import Embedder
+
+        services.features["embedder"] = Embedder(base_url=settings.openai_base_url,
+                                                 api_key=settings.openai_api_key, model=model,
+                                                 timeout=settings.openai_timeout)
+
+
+async def embed_missing(services: Services) -> int:
+    """Embed passages that have no vector yet (after an import); returns how many."""
+    from store.documents import passages_without_vectors, save_vectors
+
+    embedder = services.get("embedder")
+    if embedder is None:
+        return 0
+    engine = services.get("engine")
+    done = 0
+    while batch := await asyncio.to_thread(passages_without_vectors, engine, embedder.model):
+        matrix = await embedder.embed([text for _, text in batch])
+        await asyncio.to_thread(save_vectors, engine, embedder.model,
+                                [(pid, row.tobytes()) for (pid, _), row in zip(batch, matrix)])
+        done += len(batch)
+    return done
+
+
+async def background(services: Services) -> None:
+    while services.get("embedder") is not None:
+        try:
+            await embed_missing(services)
+        except Exception as exc:  # the endpoint may be down; lexical search still works
+            import logging
+
+            logging.getLogger(__name__).warning("embedding passages failed: %s", type(exc).__name__)
+        await asyncio.sleep(30)
 
 
 def viewer_for(engine, platform: str, user: str) -> Viewer:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, func, select
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, func, select
 from sqlmodel import Field, SQLModel
 
 from store.db import read_connection
@@ -38,8 +38,18 @@ class PassageRow(SQLModel, table=True):
     terms: str = Field(sa_column=Column(Text, nullable=False))  # index terms, space-separated
 
 
+class PassageVector(SQLModel, table=True):
+    """A passage's embedding from the configured endpoint (float32), for the dense score."""
+
+    __tablename__ = "passage_vectors"
+    passage_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    model: str = Field(max_length=100)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 documents = Document.__table__
 passages = PassageRow.__table__
+vectors = PassageVector.__table__
 
 
 class DocumentsProjection:
@@ -115,3 +125,28 @@ def generation(engine) -> tuple[int, int]:
         row = conn.execute(select(func.max(passages.c.id), func.count())
                            .select_from(passages)).first()
     return (row[0] or 0, row[1] or 0)
+
+
+def passages_without_vectors(engine, model: str, limit: int = 64) -> list[tuple[int, str]]:
+    query = (select(passages.c.id, passages.c.heading, passages.c.text)
+             .outerjoin(vectors, (vectors.c.passage_id == passages.c.id) & (vectors.c.model == model))
+             .where(vectors.c.passage_id.is_(None)).order_by(passages.c.id).limit(limit))
+    with read_connection(engine) as conn:
+        return [(r.id, f"{r.heading}\n{r.text}") for r in conn.execute(query)]
+
+
+def save_vectors(engine, model: str, found: list[tuple[int, bytes]]) -> None:
+    from store.db import write_transaction
+
+    with write_transaction(engine) as conn:
+        conn.execute(vectors.delete().where(vectors.c.passage_id.in_([i for i, _ in found])))
+        conn.execute(vectors.insert(), [{"passage_id": i, "model": model, "vector": v}
+                                        for i, v in found])
+
+
+def load_vectors(engine, model: str) -> list[tuple[int, bytes]]:
+    query = (select(vectors.c.passage_id, vectors.c.vector)
+             .join(passages, passages.c.id == vectors.c.passage_id)
+             .where(vectors.c.model == model))
+    with read_connection(engine) as conn:
+        return [(r[0], bytes(r[1])) for r in conn.execute(query)]

@@ -29,6 +29,7 @@ class OpenAIStandIn:
     async def start(self) -> "OpenAIStandIn":
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.completions)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -36,6 +37,23 @@ class OpenAIStandIn:
     async def close(self) -> None:
         if self.server:
             await self.server.close()
+
+    # Concepts the stand-in "understands": texts sharing a concept get similar vectors.
+    CONCEPTS = [("引っ越", "転入", "転居", "移り住", "住所変更"), ("ごみ", "ゴミ", "廃棄", "捨て"),
+                ("住民票", "証明書", "写し")]
+
+    def vector(self, text: str) -> list[float]:
+        values = [1.0 if any(word in text for word in words) else 0.0 for words in self.CONCEPTS]
+        return values + [0.05]
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        self.requests.append(body)
+        return web.json_response({"object": "list", "model": body["model"],
+                                  "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                                  "data": [{"object": "embedding", "index": i,
+                                            "embedding": self.vector(t)} for i, t in enumerate(texts)]})
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -133,3 +133,24 @@ def test_cli_search_prints_sources(tmp_path):
     assert out.returncode == 0 and '"heading": "住民票の写しの交付"' in out.stdout
     assert "規程.md" in run("list").stdout
     assert run("remove", "nothing.md").returncode == 1
+
+
+async def test_dense_score_from_an_embeddings_endpoint_finds_a_paraphrase(start_bot, library):
+    from commands.docs import embed_missing
+    from tests.openai_standin import OpenAIStandIn
+
+    stand_in = await OpenAIStandIn().start()
+    try:
+        bot = await start_bot(openai_base_url=stand_in.base_url,
+                              extra={"chonai_embeddings_model": "embed-test"})
+        _, folder, _ = library
+        await import_documents(bot.runtime.engine, [str(folder)], departments=[], roles=[])
+        services = bot.runtime.services
+        assert await embed_missing(services) >= 5
+        question = "ここへ移り住んだばかりです"  # no word in common with the rule
+        assert services.get("retriever").search(question, Viewer()) == []
+        vector = (await services.get("embedder").embed([question]))[0]
+        fused = services.get("retriever").search(question, Viewer(), 5, vector)
+        assert fused[0]["heading"] == "転入届の手続き" and fused[0]["similarity"] > 0.9
+    finally:
+        await stand_in.close()

@@ -26,8 +26,12 @@ def source_label(passage: dict[str, Any]) -> str:
     return where
 
 
+MIN_SIMILARITY = 0.5  # cosine, when a dense score is configured
+
+
 def relevant(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [p for p in passages if p["score"] >= MIN_SCORE]
+    return [p for p in passages
+            if p["score"] >= MIN_SCORE or p.get("similarity", 0.0) >= MIN_SIMILARITY]
 
 
 def sources_text(passages: list[dict[str, Any]]) -> str:

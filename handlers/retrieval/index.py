@@ -44,7 +44,17 @@ class PassageIndex:
         # (departments, roles) allowed -> the slots of passages so restricted
         self.restricted: dict[tuple[frozenset[str], frozenset[str]], np.ndarray] = {}
         self.average = 1.0
-        self.generation: tuple[int, int] | None = None
+        self.generation: tuple | None = None
+        self.vector_slots = np.zeros(0, dtype=np.int64)  # slot of each row of `matrix`
+        self.matrix: np.ndarray | None = None
+
+    def attach_vectors(self, rows: list[tuple[int, bytes]]) -> None:
+        slot_of = {int(pid): slot for slot, pid in enumerate(self.ids)}
+        kept = [(slot_of[pid], vector) for pid, vector in rows if pid in slot_of]
+        if not kept:
+            return
+        self.vector_slots = np.asarray([slot for slot, _ in kept], dtype=np.int64)
+        self.matrix = np.vstack([np.frombuffer(v, dtype=np.float32) for _, v in kept])
 
     @classmethod
     def build(cls, rows: Iterable[tuple[int, str, str, str, str]]) -> PassageIndex:
@@ -81,6 +91,23 @@ class PassageIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def allowed(self, viewer: Viewer) -> np.ndarray:
+        mask = np.ones(len(self.ids), dtype=bool)
+        for (departments, roles), slots in self.restricted.items():
+            if not (viewer.department in departments or roles.intersection(viewer.roles)):
+                mask[slots] = False
+        return mask
+
+    def dense(self, query: np.ndarray, viewer: Viewer, k: int) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the nearest passages the viewer may read."""
+        if self.matrix is None or not len(self.vector_slots):
+            return []
+        similarity = self.matrix @ query
+        similarity[~self.allowed(viewer)[self.vector_slots]] = -1.0
+        best = np.argsort(-similarity)[:k]
+        return [(int(self.ids[self.vector_slots[i]]), float(similarity[i])) for i in best
+                if similarity[i] > 0]
+
     def search(self, question: str, viewer: Viewer, k: int = 5) -> list[Hit]:
         total = len(self.ids)
         if not total:
@@ -110,23 +137,39 @@ class PassageIndex:
 class Retriever:
     """Keeps a PassageIndex in step with the database (rebuilt when passages change)."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, model: str | None = None) -> None:
         self.engine = engine
+        self.model = model  # the embeddings model, when a dense score is configured
         self.index = PassageIndex()
         self._lock = threading.Lock()
 
     def refresh(self) -> PassageIndex:
         current = documents.generation(self.engine)
+        vectors = documents.load_vectors(self.engine, self.model) if self.model else []
         with self._lock:
-            if self.index.generation != current:
+            if self.index.generation != (current, len(vectors)):
                 index = PassageIndex.build(documents.iter_passage_terms(self.engine))
-                index.generation = current
+                index.attach_vectors(vectors)
+                index.generation = (current, len(vectors))
                 self.index = index
             return self.index
 
-    def search(self, question: str, viewer: Viewer, k: int = 5) -> list[dict]:
-        """The best passages with their source, heading, page and score."""
-        hits = self.refresh().search(question, viewer, k)
-        found = documents.passages_by_id(self.engine, [h.passage_id for h in hits])
-        return [{**found[h.passage_id], "score": round(h.score, 3)}
-                for h in hits if h.passage_id in found]
+    def search(self, question: str, viewer: Viewer, k: int = 5,
+               query_vector: np.ndarray | None = None) -> list[dict]:
+        """The best passages with their source, heading, page and score (BM25; with a query
+        vector also the cosine `similarity`, the two rankings fused)."""
+        index = self.refresh()
+        hits = index.search(question, viewer, max(k, 20) if query_vector is not None else k)
+        scores = {h.passage_id: h.score for h in hits}
+        similarity: dict[int, float] = {}
+        order = [h.passage_id for h in hits][:k]
+        if query_vector is not None:
+            nearest = index.dense(query_vector, viewer, 20)
+            similarity = dict(nearest)
+            from handlers.retrieval.dense import fuse
+
+            order = fuse([h.passage_id for h in hits], [pid for pid, _ in nearest], k)
+        found = documents.passages_by_id(self.engine, order)
+        return [{**found[pid], "score": round(scores.get(pid, 0.0), 3),
+                 "similarity": round(similarity.get(pid, 0.0), 3)}
+                for pid in order if pid in found]
