@@ -4,6 +4,7 @@ reply twice; `chonai verify` catches a deleted event row."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -159,3 +160,90 @@ def test_verify_cli_fails_after_a_row_is_deleted(tmp_path):
         conn.execute("DELETE FROM events WHERE position = 4")
     bad = chonai("verify", env=env)
     assert bad.returncode != 0 and "position 4" in bad.stderr
+
+
+async def _wait_settled(db: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            received = conn.execute(
+                "SELECT count(*) FROM events WHERE type='incoming.received'").fetchone()[0]
+            handled = conn.execute(
+                "SELECT count(*) FROM events WHERE type='incoming.handled'").fetchone()[0]
+            pending = conn.execute(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending','sending')").fetchone()[0]
+        if received == handled and pending == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the bot did not settle after the restart")
+
+
+async def test_kill_9_during_a_broadcast_and_its_clicks(bot_process, tmp_path):
+    staff = tmp_path / "staff.csv"
+    staff.write_text("user_id,name,department,roles\nhq,本部,危機管理課,broadcaster\n"
+                     + "".join(f"s{i:03d},職員{i},課{i % 4},\n" for i in range(400)), encoding="utf-8")
+    bot = bot_process()
+    assert chonai("staff", "import", str(staff), env=bot.env).returncode == 0
+    await bot.start()
+    db = bot.env["CHONAI_DATA_DIR"] + "/chonai.db"
+    async with aiohttp.ClientSession() as session:
+        async def post(path: str, body: dict) -> tuple[int, dict]:
+            async with session.post(bot.url + path, json=body) as resp:
+                return resp.status, await resp.json()
+
+        async def messages(room: str, user: str) -> list[dict]:
+            async with session.get(f"{bot.url}/api/rooms/{room}/messages",
+                                   params={"user": user}) as resp:
+                return (await resp.json())["messages"]
+
+        await post("/api/rooms/hq/messages", {"user": "hq", "text": "/broadcast 安否 震度6弱、安否を回答してください"})
+        preview = None
+        while preview is None:
+            preview = next((m for m in await messages("hq", "hq") if m["buttons"]), None)
+            await asyncio.sleep(0.1)
+        bid = preview["buttons"][0]["value"]
+        await post("/api/rooms/hq/actions", {"user": "hq", "message_id": preview["id"],
+                                             "action_id": "broadcast.send", "value": bid})
+        while True:  # kill while the DMs are going out
+            with sqlite3.connect(db) as conn:
+                sent = conn.execute("SELECT count(*) FROM room_messages WHERE room LIKE 'dm:%'").fetchone()[0]
+            if sent >= 20:
+                break
+            await asyncio.sleep(0.02)
+        bot.kill()
+    await bot.start()
+    await _wait_settled(db)
+    with sqlite3.connect(db) as conn:
+        per_room = dict(conn.execute("SELECT room, count(*) FROM room_messages "
+                                     "WHERE room LIKE 'dm:%' GROUP BY room").fetchall())
+    assert len(per_room) == 401 and set(per_room.values()) == {1}  # nobody skipped or messaged twice
+
+    counted: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        async def click(i: int) -> None:
+            user = f"s{i:03d}"
+            try:
+                async with session.get(f"{bot.url}/api/rooms/dm:{user}/messages",
+                                       params={"user": user}) as resp:
+                    [notice] = (await resp.json())["messages"]
+                async with session.post(f"{bot.url}/api/rooms/dm:{user}/actions", json={
+                        "user": user, "message_id": notice["id"], "action_id": "broadcast.answer",
+                        "value": f"{bid}|無事", "client_id": f"click-{user}"}) as resp:
+                    if resp.status == 202:
+                        counted.append(user)
+            except (aiohttp.ClientError, ValueError):
+                pass  # killed mid-request
+
+        tasks = [asyncio.create_task(click(i)) for i in range(400)]
+        await asyncio.sleep(0.5)
+        bot.kill()
+        await asyncio.gather(*tasks)
+    assert counted, "no click was acknowledged before the kill"
+    await bot.start()
+    await _wait_settled(db)
+    with sqlite3.connect(db) as conn:
+        answers = [json.loads(p)["user_id"] for (p,) in conn.execute(
+            "SELECT payload FROM events WHERE type='broadcast.answered'")]
+    assert len(answers) == len(set(answers))  # no click counted twice
+    assert set(counted) <= set(answers)  # every acknowledged click counted
+    bot.stop()
