@@ -82,13 +82,8 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> web.Applica
 
 
 def platform_attachers() -> list:
-    """Adapters for external platforms, each active only when configured."""
-    attachers = []
-    for module_name in ("bot.slack", "bot.lineworks", "bot.webhook", "bot.status_webhook",
-                        "bot.blobs_route"):
-        try:
-            module = __import__(module_name, fromlist=["attach"])
-        except ImportError:
-            continue
-        attachers.append(module.attach)
-    return attachers
+    """Adapters and routes for external platforms; each attaches only when configured."""
+    from bot import blobs_route, lineworks, slack, status_webhook, webhook
+
+    return [slack.attach, lineworks.attach, webhook.attach, status_webhook.attach,
+            blobs_route.attach]
