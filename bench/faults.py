@@ -6,7 +6,9 @@ Scenarios (each with real `chonai run` processes on loopback, driven through the
 1. kill -9 of the only instance (SQLite) in the middle of a broadcast and of its clicks;
 2. two instances on one PostgreSQL + Redis, clicks split across both, one killed with -9
    mid-way (its dispatcher lease and outbox claims are taken over);
-3. Redis stopped and started again under load (degraded but correct).
+3. Redis stopped and started again under load (degraded but correct);
+4. PostgreSQL restarted under load: requests in the outage answer 5xx, nothing acknowledged is
+   lost, service resumes by itself.
 Prints one table row per scenario; every row should read lost 0, duplicated 0.
 """
 
@@ -196,6 +198,57 @@ async def scenario(name: str, env: dict[str, str], tmp: Path, recipients: int, i
         bot.stop()
 
 
+async def postgres_restart(env: dict[str, str], tmp: Path) -> None:
+    """Requests during a PostgreSQL restart fail fast with 5xx (so a platform retries); what
+    was acknowledged is in the log and answered once; service resumes by itself."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    bot = Bot(env, tmp / "pg-restart.log")
+    await bot.start()
+    acked, refused, failed = [], 0, 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async def send(i: int) -> None:
+            nonlocal refused, failed
+            try:
+                async with session.post(f"{bot.url}/api/rooms/r{i % 20}/messages", json={
+                        "user": "u1", "text": "/help", "client_id": f"pg-{i}"}) as resp:
+                    if resp.status in (200, 201):
+                        acked.append(f"in:local:pg-{i}")
+                    elif resp.status >= 500:
+                        refused += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                failed += 1
+
+        restart = None
+        tasks = []
+        for i in range(600):
+            tasks.append(asyncio.create_task(send(i)))
+            if i == 150:
+                restart = asyncio.create_task(asyncio.to_thread(
+                    subprocess.run, ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main",
+                                     "restart"], capture_output=True))
+            await asyncio.sleep(0.02)
+        await asyncio.gather(*tasks)
+        await restart
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # service resumes by itself
+            try:
+                async with session.post(f"{bot.url}/api/rooms/r0/messages", json={
+                        "user": "u1", "text": "/help", "client_id": "pg-after"}) as resp:
+                    if resp.status in (200, 201):
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(1)
+        await asyncio.sleep(10)
+    keys = {json.loads(line)["idempotency_key"] for line in
+            cli(env, "events", "--type", "incoming.received").splitlines()}
+    handled = len(cli(env, "events", "--type", "incoming.handled").splitlines())
+    lost = len(set(acked) - keys)
+    row("PostgreSQL restarted under load", len(acked), len(set(acked) & keys), lost,
+        max(0, handled - len(keys)), f"{refused} answered 5xx, {failed} cut off during the restart")
+    bot.stop()
+
+
 async def main(args: argparse.Namespace) -> None:
     print("| scenario | sent | counted | lost | duplicated | fault |")
     print("|---|---|---|---|---|---|")
@@ -218,6 +271,7 @@ async def main(args: argparse.Namespace) -> None:
                    "REDIS_URL": "redis://127.0.0.1:6379/14"}
             await scenario("two instances, PostgreSQL + Redis", env, tmp_path, args.recipients, 2,
                            "clicks", redis_restart=True)
+            await postgres_restart({**env, "CHONAI_DATA_DIR": str(tmp_path / "pg2")}, tmp_path)
         finally:
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
