@@ -113,13 +113,23 @@ class Dispatcher:
     async def _handle_guarded(self, event: RecordedEvent) -> None:
         room = event.stream_id
         lock = self._room_locks.setdefault(room, asyncio.Lock())
+        delay = 0.5
         try:
-            async with self.limit, lock:
-                await self.handle(event)
-        except Exception as exc:
-            log.warning("event %s not handled: %s", event.position, type(exc).__name__)
+            while True:
+                try:
+                    async with self.limit, lock:
+                        await self.handle(event)
+                    self._inflight.discard(event.position)
+                    break
+                except Exception as exc:  # the database is away: try again, never drop it
+                    if self._stopping:
+                        log.warning("event %s left for the next start: %s", event.position,
+                                    type(exc).__name__)
+                        return  # stays in flight, so the checkpoint stays below it
+                    log.warning("event %s not handled yet: %s", event.position, type(exc).__name__)
+                    await asyncio.sleep(delay)
+                    delay = min(30.0, delay * 2)
         finally:
-            self._inflight.discard(event.position)
             if not lock.locked() and self._room_locks.get(room) is lock:
                 self._room_locks.pop(room, None)
 

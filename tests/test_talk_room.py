@@ -121,3 +121,24 @@ async def test_beyond_loopback_the_talk_room_requires_sign_in(start_bot):
                                headers={"Authorization": f"Bearer {forged}"}) as resp:
         assert resp.status == 401
     assert bot.runtime.store.head()[0] == 1
+
+
+async def test_a_handler_whose_results_cannot_be_stored_is_retried_not_dropped(bot):
+    from sqlalchemy.exc import OperationalError
+
+    store = bot.runtime.store
+    real_append = store.append
+    failures = {"left": 2}
+
+    async def flaky(*events):
+        if any(e.type == "incoming.handled" for e in events) and failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("database restarting"))
+        return await real_append(*events)
+
+    store.append = flaky
+    await bot.say("general", "staff01", "/help")
+    reply = await bot.wait_for("general", None, lambda m: "/draft" in m["text"])
+    assert reply and failures["left"] == 0
+    await bot.settle()
+    assert len(store.read(0, types=["incoming.handled"])) == 1
