@@ -1,6 +1,9 @@
 """Broadcast benchmark: 10,000 staff, one broadcast, 10,000 signed acknowledgement clicks.
 
-    python bench/broadcast.py [--staff 10000] [--concurrency 64]
+    python bench/broadcast.py [--staff 10000] [--concurrency 64] [--instances 2 --pg URL]
+
+With --instances 2 (or more) the bots share one PostgreSQL database (--pg) and Redis, and
+the clicks are split across them.
 
 Starts a Slack Web API stand-in (rate limits off), a bare slack-bolt app that only acks (the
 reference) and the bot (`chonai run`, SQLite), all on loopback. Imports the directory, sends
@@ -66,6 +69,14 @@ async def post(url: str, request) -> int:
             return resp.status
 
 
+def prepared_id(env: dict[str, str], db: Path) -> int | None:
+    if "DATABASE_URL" not in env:
+        return latest_broadcast(db)
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "events", "--type", "broadcast.prepared"],
+                         env=env, capture_output=True, text=True).stdout.splitlines()
+    return json.loads(out[-1])["payload"]["id"] if out else None
+
+
 def latest_broadcast(db: Path) -> int | None:
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT payload FROM events WHERE type='broadcast.prepared' "
@@ -114,7 +125,17 @@ async def main(args: argparse.Namespace) -> None:
 
             data = tmp_path / "data"
             port = ack.free_port()
-            bot_env = {**env, "CHONAI_DATA_DIR": str(data), "CHONAI_PORT": str(port),
+            shared = {}
+            if args.instances > 1:
+                import psycopg
+
+                name = f"chonai_bcast_{os.getpid()}"
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                shared = {"DATABASE_URL": args.pg.rsplit("/", 1)[0] + "/" + name,
+                          "REDIS_URL": "redis://127.0.0.1:6379/13"}
+            bot_env = {**env, **shared, "CHONAI_DATA_DIR": str(data), "CHONAI_PORT": str(port),
                        "CHONAI_PII_KEY": "bench", "SLACK_BOT_TOKEN": "xoxb-test",
                        "SLACK_SIGNING_SECRET": ack.SECRET, "SLACK_API_URL": standin_url + "/api/",
                        "CHONAI_SLACK_WORKSPACE_RATE": "100000", "CHONAI_SLACK_WORKSPACE_BURST": "100000",
@@ -123,14 +144,20 @@ async def main(args: argparse.Namespace) -> None:
             directory(staff_csv, args.staff)
             subprocess.run([sys.executable, "-m", "bot.cli", "staff", "import", str(staff_csv)],
                            env=bot_env, check=True, capture_output=True)
-            bot = ack.Process([sys.executable, "-m", "bot.cli", "run"], bot_env, tmp_path / "bot.log")
-            processes.append(bot)
-            url = f"http://127.0.0.1:{port}"
-            await ack.wait_healthy(url, bot)
+            urls = []
+            for n in range(args.instances):
+                instance_env = {**bot_env, "CHONAI_PORT": str(port if n == 0 else ack.free_port()),
+                                "CHONAI_INSTANCE": f"bench-{n}"}
+                bot = ack.Process([sys.executable, "-m", "bot.cli", "run"], instance_env,
+                                  tmp_path / f"bot-{n}.log")
+                processes.append(bot)
+                urls.append(f"http://127.0.0.1:{instance_env['CHONAI_PORT']}")
+                await ack.wait_healthy(urls[-1], bot)
+            url = urls[0]
             db = data / "chonai.db"
             assert await post(url, command("【訓練ではありません】震度6弱。安否を回答してください。",
                                            "b1", hook)) == 200
-            bid = await wait_for(lambda: latest_broadcast(db), 60, "the preview")
+            bid = await wait_for(lambda: prepared_id(bot_env, db), 60, "the preview")
             before = (await ack.stats(standin_url))["delivered"]
             started = time.monotonic()
             assert await post(url, press(BOSS, "CHQ", "broadcast.send", str(bid), "send", hook)) == 200
@@ -144,7 +171,15 @@ async def main(args: argparse.Namespace) -> None:
 
             clicks = [("clicks", *press(f"U{i:06d}", f"D{i:06d}", "broadcast.answer",
                                         f"{bid}|確認しました", f"a{i}", hook)) for i in range(args.staff)]
-            seconds, latencies, failures = await ack.fire(url, clicks, args.concurrency)
+            if len(urls) > 1:  # split across the instances
+                parts = await asyncio.gather(*(ack.fire(u, clicks[i::len(urls)],
+                                                        args.concurrency // len(urls))
+                                               for i, u in enumerate(urls)))
+                seconds = max(p[0] for p in parts)
+                latencies = {"clicks": [t for p in parts for t in p[1]["clicks"]]}
+                failures = sum(p[2] for p in parts)
+            else:
+                seconds, latencies, failures = await ack.fire(url, clicks, args.concurrency)
             mine = ack.summary("chonai bot (receipts)", "clicks", seconds, latencies["clicks"],
                                failures)
             ratio = mine["rps"] / reference["rps"]
@@ -176,4 +211,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--staff", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     asyncio.run(main(parser.parse_args()))
