@@ -21,7 +21,6 @@ import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from append import fsync_ms  # noqa: E402  (one probe of the disk for every bench)
+
 SECRET = "bench-signing-secret"
 
 
@@ -43,20 +45,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def fsync_ms(directory: str, rounds: int = 20) -> float:
-    path = os.path.join(directory, "fsync.probe")
-    timings = []
-    with open(path, "wb") as handle:
-        for _ in range(rounds):
-            handle.write(b"x" * 512)
-            handle.flush()
-            start = time.perf_counter()
-            os.fsync(handle.fileno())
-            timings.append((time.perf_counter() - start) * 1000)
-    os.unlink(path)
-    return statistics.median(timings)
 
 
 # -- the processes under test ------------------------------------------------------------------

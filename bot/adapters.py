@@ -33,3 +33,15 @@ class Adapter(Protocol):
 
     async def lookup(self, job_id: int, out: Outbound) -> dict[str, Any] | None:
         """After a crash mid-send: the platform's reference if the post did arrive."""
+
+
+def mount(app, runtime, adapter, path: str, handler) -> None:
+    """Serve a platform's inbound route, deliver through the adapter, close it on shutdown."""
+    app.router.add_post(path, handler)
+    runtime.add_adapter(adapter)
+
+    async def close(app):  # noqa: ANN001
+        yield
+        await adapter.close()
+
+    app.cleanup_ctx.append(close)

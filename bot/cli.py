@@ -95,6 +95,25 @@ def cmd_pii_scan(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def read_input(name: str) -> bytes | None:
+    """The bytes of a file to import, or None after saying (in Japanese) that it is missing."""
+    from pathlib import Path
+
+    path = Path(name)
+    if not path.is_file():
+        print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
+        return None
+    return path.read_bytes()
+
+
+def refused(errors: list[str], what: str = "取り込めませんでした") -> int:
+    """Print line-numbered errors of a refused import; nothing was changed."""
+    print(f"{what}（何も変更していません）:", file=sys.stderr)
+    for line in errors:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
 Command = Callable[[argparse.Namespace, config.Settings], int]
 
 

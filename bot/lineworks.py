@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.adapters import DeliveryError, RetryAfter
+from bot.adapters import DeliveryError, RetryAfter, mount
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -180,11 +180,4 @@ def attach(app: web.Application, runtime: Runtime) -> None:
     if not (settings.get("lineworks_bot_id") and settings.get("lineworks_bot_secret")):
         return
     adapter = LineWorks(runtime)
-    app.router.add_post("/lineworks/callback", adapter.callback)
-    runtime.add_adapter(adapter)
-
-    async def close(app: web.Application):
-        yield
-        await adapter.close()
-
-    app.cleanup_ctx.append(close)
+    mount(app, runtime, adapter, "/lineworks/callback", adapter.callback)

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import signing
-from bot.adapters import DeliveryError, RetryAfter
+from bot.adapters import DeliveryError, RetryAfter, mount
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -130,11 +130,4 @@ def attach(app: web.Application, runtime: Runtime) -> None:
     if not runtime.settings.webhook_secret:
         return
     relay = WebhookRelay(runtime)
-    app.router.add_post("/webhook/inbound", relay.receive)
-    runtime.add_adapter(relay)
-
-    async def close(app: web.Application):
-        yield
-        await relay.close()
-
-    app.cleanup_ctx.append(close)
+    mount(app, runtime, relay, "/webhook/inbound", relay.receive)

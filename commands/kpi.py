@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -210,24 +209,19 @@ async def import_file(engine, rows: list[dict[str, Any]], digest_key: str) -> bo
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine
+    from bot.cli import _engine, read_input, refused
 
     group = sub.add_parser("kpi", help="KPI values and digests")
     actions = group.add_subparsers(dest="kpi_command", metavar="ACTION")
 
     def cmd_import(args, settings) -> int:
-        path = Path(args.file)
-        if not path.is_file():
-            print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
+        data = read_input(args.file)
+        if data is None:
             return 2
-        data = path.read_bytes()
         try:
             rows = parse_kpi_csv(data)
         except KpiFileError as exc:
-            print("KPI を取り込めませんでした（何も変更していません）:", file=sys.stderr)
-            for line in exc.errors:
-                print(f"  {line}", file=sys.stderr)
-            return 1
+            return refused(exc.errors, "KPI を取り込めませんでした")
         fresh = asyncio.run(import_file(_engine(settings), rows,
                                         hashlib.sha256(json.dumps(rows, sort_keys=True).encode())
                                         .hexdigest()[:32]))

@@ -7,7 +7,6 @@ import csv
 import io
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from store.staff import StaffProjection
@@ -85,23 +84,19 @@ async def replace_directory(engine, rows: list[dict[str, Any]], actor: str = "cl
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine
+    from bot.cli import _engine, read_input, refused
 
     staff = sub.add_parser("staff", help="the staff directory (departments, roles)")
     staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION")
 
     def cmd_import(args, settings) -> int:
-        path = Path(args.file)
-        if not path.is_file():
-            print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
+        data = read_input(args.file)
+        if data is None:
             return 2
         try:
-            rows = parse_directory(path.read_bytes())
+            rows = parse_directory(data)
         except DirectoryError as exc:
-            print("職員名簿を取り込めませんでした（名簿は変更していません）:", file=sys.stderr)
-            for line in exc.errors:
-                print(f"  {line}", file=sys.stderr)
-            return 1
+            return refused(exc.errors, "職員名簿を取り込めませんでした")
         asyncio.run(replace_directory(_engine(settings), rows))
         print(f"職員名簿を {len(rows)} 人で置き換えました。")
         return 0

@@ -7,10 +7,8 @@ import asyncio
 import csv
 import io
 import re
-import sys
 import unicodedata
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -201,21 +199,17 @@ async def _append(engine, events) -> int:
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine
+    from bot.cli import _engine, read_input, refused
 
     def importer(parse, make_events, done):
         def run(args, settings) -> int:
-            path = Path(args.file)
-            if not path.is_file():
-                print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
+            data = read_input(args.file)
+            if data is None:
                 return 2
             try:
-                rows = parse(path.read_bytes())
+                rows = parse(data)
             except ImportError_ as exc:
-                print("取り込めませんでした（何も変更していません）:", file=sys.stderr)
-                for line in exc.errors:
-                    print(f"  {line}", file=sys.stderr)
-                return 1
+                return refused(exc.errors)
             added = asyncio.run(_append(_engine(settings), make_events(rows)))
             print(done(rows, added))
             return 0

@@ -85,6 +85,22 @@ def bot_process(tmp_path):
         p.stop()
 
 
+async def _wait_settled(db: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            received = conn.execute(
+                "SELECT count(*) FROM events WHERE type='incoming.received'").fetchone()[0]
+            handled = conn.execute(
+                "SELECT count(*) FROM events WHERE type='incoming.handled'").fetchone()[0]
+            pending = conn.execute(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending','sending')").fetchone()[0]
+        if received == handled and pending == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the bot did not settle after the restart")
+
+
 async def test_kill_9_loses_no_acknowledged_event_and_posts_each_reply_once(bot_process):
     first = bot_process()
     await first.start()
@@ -109,18 +125,7 @@ async def test_kill_9_loses_no_acknowledged_event_and_posts_each_reply_once(bot_
     second = first  # the same data dir and port, a new process
     await second.start()
     db = first.env["CHONAI_DATA_DIR"] + "/chonai.db"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            received = conn.execute(
-                "SELECT count(*) FROM events WHERE type='incoming.received'").fetchone()[0]
-            handled = conn.execute(
-                "SELECT count(*) FROM events WHERE type='incoming.handled'").fetchone()[0]
-            pending = conn.execute(
-                "SELECT count(*) FROM outbox WHERE status IN ('pending','sending')").fetchone()[0]
-        if received == handled and pending == 0:
-            break
-        await asyncio.sleep(0.2)
+    await _wait_settled(db, 60)
     with sqlite3.connect(db) as conn:
         keys = {k for (k,) in conn.execute(
             "SELECT idempotency_key FROM events WHERE type='incoming.received'")}
@@ -160,22 +165,6 @@ def test_verify_cli_fails_after_a_row_is_deleted(tmp_path):
         conn.execute("DELETE FROM events WHERE position = 4")
     bad = chonai("verify", env=env)
     assert bad.returncode != 0 and "position 4" in bad.stderr
-
-
-async def _wait_settled(db: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            received = conn.execute(
-                "SELECT count(*) FROM events WHERE type='incoming.received'").fetchone()[0]
-            handled = conn.execute(
-                "SELECT count(*) FROM events WHERE type='incoming.handled'").fetchone()[0]
-            pending = conn.execute(
-                "SELECT count(*) FROM outbox WHERE status IN ('pending','sending')").fetchone()[0]
-        if received == handled and pending == 0:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("the bot did not settle after the restart")
 
 
 async def test_kill_9_during_a_broadcast_and_its_clicks(bot_process, tmp_path):
