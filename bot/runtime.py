@@ -72,6 +72,7 @@ class Runtime:
         self.services.features["coordination"] = self.coordination
         self.services.features["metrics"] = self.metrics
         self.services.features["engine"] = self.engine
+        self.services.features["owner"] = self.owner
         # A command module may offer `configure(services)` (set up its services, e.g. the AI
         # client) and `async background(services)` (a long-running job, e.g. reminders).
         self._modules = command_modules()

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import re
+import uuid
 import sys
 from typing import Any
 
@@ -135,7 +136,8 @@ def add_cli(sub: Any, add: Any) -> None:
 
 
 async def background(services) -> None:
-    """Keep the PII guard's gazetteer in step with the directory: staff names are PII too."""
+    """Keep the PII guard's gazetteer in step with the directory (staff names are PII too),
+    and read Slack's users.list once a day when Slack is configured."""
     seen = -1
     while True:
         version = await asyncio.to_thread(services.store.stream_version, "staff:directory")
@@ -147,4 +149,47 @@ async def background(services) -> None:
             staff_names = await asyncio.to_thread(names, services.get("engine"))
             services.features["guard"] = Guard(names=staff_names, allow=guard.allow_words)
             seen = version
+        if services.settings.slack_bot_token and sync_due(services):
+            await daily_slack_sync(services)
         await asyncio.sleep(30)
+
+
+def sync_due(services) -> bool:
+    """Past the daily sync time (CHONAI_SLACK_SYNC_AT, default 03:00 local; "off" disables)."""
+    from zoneinfo import ZoneInfo
+
+    at = services.settings.get("chonai_slack_sync_at", "03:00")
+    if at == "off" or not re.fullmatch(r"\d{1,2}:\d{2}", at):
+        return False
+    hour, minute = (int(x) for x in at.split(":"))
+    now = services.clock().astimezone(ZoneInfo(services.settings.tz))
+    return (now.hour, now.minute) >= (hour, minute)
+
+
+async def daily_slack_sync(services) -> bool:
+    """One users.list sync per day across all instances (a lease decides who runs it)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.slack import sync_staff
+    from store import leases
+
+    zone = ZoneInfo(services.settings.tz)
+    today = services.clock().astimezone(zone).date()
+    synced = [e for e in await asyncio.to_thread(services.store.read, 0,
+                                                 types=["staff.directory_replaced"],
+                                                 stream_id="staff:directory", limit=10**6)
+              if e.actor == "slack-sync"]
+    if synced and synced[-1].time.astimezone(zone).date() == today:
+        return False
+    engine = services.get("engine")
+    if not await asyncio.to_thread(leases.acquire, engine, f"staff-sync:{today}",
+                                   f"{services.get('owner')}:{uuid.uuid4().hex}", 3600):
+        return False
+    try:
+        await sync_staff(services.settings, engine)
+    except Exception as exc:  # Slack unreachable: the directory stays, tomorrow tries again
+        import logging
+
+        logging.getLogger(__name__).warning("daily Slack sync failed: %s", type(exc).__name__)
+        return False
+    return True

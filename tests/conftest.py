@@ -30,7 +30,8 @@ def _unavailable(what: str, exc: Exception) -> None:
 @pytest.fixture
 def make_settings(tmp_path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        env = {"CHONAI_DATA_DIR": str(tmp_path / "data"), "CHONAI_PII_KEY": "test-key"}
+        env = {"CHONAI_DATA_DIR": str(tmp_path / "data"), "CHONAI_PII_KEY": "test-key",
+               "CHONAI_SLACK_SYNC_AT": "off"}  # tests run the daily Slack sync themselves
         settings = load(env, path=str(tmp_path / "none.toml"))
         values = {**settings.__dict__, **overrides}
         return Settings(**values)

@@ -62,3 +62,18 @@ async def test_broadcast_over_slack(start_bot, standin):  # noqa: F811
                          env=env, capture_output=True, text=True, timeout=120)
     status = json.loads(out.stdout)
     assert (status["targets"], status["acknowledged"]) == (USERS + 2, USERS // 2)
+
+
+async def test_daily_slack_sync_runs_once_a_day(start_bot, standin):  # noqa: F811
+    from commands.staff import daily_slack_sync, sync_due
+
+    bot = await start_slack(start_bot, standin)
+    assert not sync_due(bot.runtime.services)  # "off" in the tests' settings
+    standin.users = [{"id": "U1", "name": "taro", "real_name": "庁内 太郎", "deleted": False,
+                      "is_bot": False}]
+    services = bot.runtime.services
+    assert await daily_slack_sync(services) is True
+    assert await daily_slack_sync(services) is False  # already synced today
+    syncs = [e for e in bot.runtime.store.read(0, types=["staff.directory_replaced"])
+             if e.actor == "slack-sync"]
+    assert len(syncs) == 1
