@@ -25,6 +25,12 @@ class OutboxProjection:
     types = frozenset({"outbound.requested"})
 
     def apply(self, conn: Connection, batch: Sequence[RecordedEvent]) -> None:
+        # On a replay, posts already delivered keep their rows: they are never sent again.
+        known = {r[0] for r in conn.execute(select(outbox.c.id).where(
+            outbox.c.id.in_([e.position for e in batch])))}
+        batch = [e for e in batch if e.position not in known]
+        if not batch:
+            return
         rows = [{"id": e.position, "platform": e.payload.get("platform", "local"),
                  "target": str(e.payload.get("room", ""))[:300],
                  "body": orjson.dumps(e.payload).decode(),

@@ -123,3 +123,18 @@ async def test_bot_keeps_serving_when_redis_is_away(start_bot):
     await bot.say("general", "u1", "/help")
     reply = await bot.wait_for("general", None, lambda m: "/draft" in m["text"])
     assert reply
+
+
+async def test_replay_keeps_delivered_posts_and_sends_nothing_twice(database_url):
+    from store.projections import rebuild
+
+    platform = Platform()
+    engine, store, worker = await _setup(database_url, platform)
+    await _request(store, 5)
+    while await worker.run_once():
+        pass
+    assert rebuild(engine, OutboxProjection()) == 5
+    assert outbox.counts(engine) == {"done": 5}
+    assert not await worker.run_once()
+    assert platform.calls == 5
+    await store.stop()
