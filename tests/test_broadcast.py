@@ -152,6 +152,17 @@ async def test_preview_send_receipts_reminders(hq):
     services.clock = lambda: much_later
     assert await run_due_work(services) == 0
 
+    # chonai replay rebuilds every read model from the log: the same tallies, nothing re-sent.
+    replay = subprocess.run([sys.executable, "-m", "bot.cli", "replay"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stderr
+    again = json.loads(subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "status",
+                                       bid, "--json"], env=env, capture_output=True, text=True,
+                                      timeout=120).stdout)
+    assert (again["acknowledged"], again["targets"]) == (100, 301)
+    await hq.settle()
+    assert (await dm_count(hq, bid))["dm:s0200"] == 2
+
 
 async def test_read_only_notice_counts_read_marks(hq):
     preview, bid = await _send(hq, "/broadcast 部署:防災課 訓練 明日は防災訓練です", targets=100)
