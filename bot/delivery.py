@@ -41,6 +41,7 @@ class DeliveryWorker:
         self.delivered = 0
         self._wake = store.subscribe()
         self._stopping = False
+        self._done: list[tuple[int, dict[str, Any]]] | None = None  # posts of the current batch
 
     async def run(self, poll: float = 0.5) -> None:
         while not self._stopping:
@@ -76,13 +77,20 @@ class DeliveryWorker:
         for job in jobs:
             by_target[(job.platform, job.target)].append(job)
         gate = asyncio.Semaphore(self.concurrency)
+        self._done = []
 
         async def lane(lane_jobs: list[Job]) -> None:
             async with gate:
                 for job in lane_jobs:
                     await self.deliver(job)
 
-        await asyncio.gather(*(lane(j) for j in by_target.values()))
+        try:
+            await asyncio.gather(*(lane(j) for j in by_target.values()))
+        finally:
+            # Delivered posts are marked done together. A crash before this leaves them
+            # "sending": after the lease they are looked up at the platform, not re-sent.
+            done, self._done = self._done, None
+            await asyncio.to_thread(outbox.complete_many, self.store.engine, done)
         return True
 
     async def deliver(self, job: Job) -> None:
@@ -122,7 +130,10 @@ class DeliveryWorker:
             {"outbox_id": job.id, "result": result, "attempts": job.attempts + 1},
             platform=job.platform, causation_id=str(job.id),
             idempotency_key=f"delivered:{job.id}"))
-        await asyncio.to_thread(outbox.complete, self.store.engine, job.id, result)
+        if self._done is None:
+            await asyncio.to_thread(outbox.complete, self.store.engine, job.id, result)
+        else:
+            self._done.append((job.id, result))
         self.delivered += 1
 
     async def _failed(self, job: Job, exc: Exception) -> None:

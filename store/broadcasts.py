@@ -120,9 +120,12 @@ def recipients(engine, bid: int) -> list[dict[str, Any]]:
 
 
 def recipient(engine, bid: int, platform_user: str) -> dict[str, Any] | None:
+    """A recipient by their platform id, else by user id — two index look-ups (an OR of the
+    two columns would scan every receipt of the broadcast on each click)."""
     with read_connection(engine) as conn:
-        row = conn.execute(select(receipts).where(
-            receipts.c.broadcast_id == bid,
-            (receipts.c.platform_user == platform_user) | (receipts.c.user_id == platform_user))
-        ).mappings().first()
-    return dict(row) if row else None
+        for column in (receipts.c.platform_user, receipts.c.user_id):
+            row = conn.execute(select(receipts).where(
+                receipts.c.broadcast_id == bid, column == platform_user)).mappings().first()
+            if row:
+                return dict(row)
+    return None
