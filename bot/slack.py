@@ -191,7 +191,8 @@ class SlackInbound:
             name="chonai", logger=bolt_log, signing_secret=signing_secret or None,
             authorize=fixed_authorize(token), client=AsyncWebClient(base_url=api_url),
             process_before_response=True,  # ack returns at once, no 10 ms ack polling
-            request_verification_enabled=verify, ignoring_self_events_enabled=False,
+            # handle_http verifies the signature itself, before bolt parses anything.
+            request_verification_enabled=False, ignoring_self_events_enabled=False,
             url_verification_enabled=True, ssl_check_enabled=True)
         self.bolt.command(re.compile(r".*"))(self._record)
         self.bolt.action(re.compile(r".*"))(self._record)

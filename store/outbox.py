@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy import Connection, Engine, bindparam, func, or_, select
 
 from store.db import is_sqlite, read_connection, write_transaction
 from store.events import RecordedEvent
@@ -86,11 +86,11 @@ def complete_many(engine: Engine, done: Sequence[tuple[int, dict[str, Any]]]) ->
     """Mark delivered posts done, all in one transaction (one fsync for a whole batch)."""
     if not done:
         return
-    with write_transaction(engine) as conn:
-        for job_id, result in done:
-            conn.execute(outbox.update().where(outbox.c.id == job_id)
-                         .values(status="done", result=orjson.dumps(result).decode(),
-                                 lease_owner=None))
+    statement = (outbox.update().where(outbox.c.id == bindparam("job"))
+                 .values(status="done", result=bindparam("answer"), lease_owner=None))
+    with write_transaction(engine) as conn:  # one executemany: the write lock is held briefly
+        conn.execute(statement, [{"job": job_id, "answer": orjson.dumps(result).decode()}
+                                 for job_id, result in done])
 
 
 def retry_later(engine: Engine, job_id: int, delay: float, error: str) -> None:
