@@ -3,15 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.applications  # noqa: F401  (each import registers its tables on SQLModel.metadata)
-import store.blobs  # noqa: F401
-import store.broadcasts  # noqa: F401
-import store.documents  # noqa: F401
-import store.kpi  # noqa: F401
-import store.locations  # noqa: F401
-import store.sealed  # noqa: F401
-import store.schema  # noqa: F401
-import store.staff  # noqa: F401
+import migrations.env_tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata,

@@ -30,10 +30,11 @@ class BroadcastRow(SQLModel, table=True):
 
 class ReceiptRow(SQLModel, table=True):
     __tablename__ = "broadcast_receipts"
-    __table_args__ = (Index("ix_receipts_pending", "broadcast_id", "first_at"),)
+    __table_args__ = (Index("ix_receipts_pending", "broadcast_id", "first_at"),
+                      Index("ix_receipts_platform_user", "broadcast_id", "platform_user"))
     broadcast_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     user_id: str = Field(primary_key=True, max_length=200)
-    platform_user: str = Field(max_length=200, index=True)
+    platform_user: str = Field(max_length=200)
     department: str = Field(max_length=200)
     first_answer: str | None = Field(default=None, max_length=50)
     first_at: str | None = Field(default=None, max_length=40)
