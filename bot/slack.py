@@ -405,12 +405,28 @@ def merge_directory(current: list[Any], users: list[dict[str, str]]) -> list[dic
 
 
 async def sync_staff(settings: Any, engine: Any) -> tuple[int, int]:
-    """Replace the directory with its Slack-synced version (one event); (people, new ones)."""
+    """Replace the directory with its Slack-synced version (one event); (people, new ones).
+
+    Starts from the directory in the log and appends only if it has not moved since, so an
+    import made meanwhile is never overwritten (the merge is redone on top of it)."""
     from commands.staff import replace_directory
-    from store.staff import people
+    from store.events import ConcurrencyError, EventStore
+    from store.staff import directory_from_log
 
     users = await read_users(settings)
-    current = await asyncio.to_thread(people, engine)
-    rows = merge_directory(current, users)
-    await replace_directory(engine, rows, actor="slack-sync")
-    return len(rows), len(rows) - len(current)
+    if not users:  # a workspace with nobody in it is a wrong token or a broken answer
+        raise SyncRefused("Slack returned no users; the directory is left as it is")
+    store = EventStore(engine)
+    for _ in range(5):
+        version, current = await asyncio.to_thread(directory_from_log, store)
+        rows = merge_directory(current, users)
+        try:
+            await replace_directory(engine, rows, actor="slack-sync", expected_version=version)
+        except ConcurrencyError:
+            continue
+        return len(rows), len(rows) - len(current)
+    raise SyncRefused("the directory kept changing during the sync; try again")
+
+
+class SyncRefused(Exception):
+    """The Slack sync left the directory unchanged, for the reason given."""

@@ -72,15 +72,21 @@ def parse_directory(data: bytes) -> list[dict[str, Any]]:
     return rows
 
 
-async def replace_directory(engine, rows: list[dict[str, Any]], actor: str = "cli") -> None:
+async def replace_directory(engine, rows: list[dict[str, Any]], actor: str = "cli",
+                            expected_version: int | None = None) -> None:
+    """Record the new directory; with `expected_version`, only if nobody changed it since
+    (raises store.events.ConcurrencyError otherwise)."""
     from store.events import EventStore, NewEvent
     from store.projections import catch_up
 
     store = EventStore(engine)
     await store.start()
-    await store.append(NewEvent("staff.directory_replaced", "staff:directory",
-                                {"staff": rows, "count": len(rows)}, actor=actor))
-    await store.stop()
+    try:
+        await store.append(NewEvent("staff.directory_replaced", "staff:directory",
+                                    {"staff": rows, "count": len(rows)}, actor=actor,
+                                    expected_version=expected_version))
+    finally:
+        await store.stop()
     await asyncio.to_thread(catch_up, engine, StaffProjection())
 
 
@@ -117,13 +123,18 @@ def add_cli(sub: Any, add: Any) -> None:
     p.add_argument("file")
 
     def cmd_sync(args, settings) -> int:
-        from bot.slack import sync_staff
+        from bot.slack import SyncRefused, sync_staff
 
         if not settings.slack_bot_token:
             print("SLACK_BOT_TOKEN を設定してから実行してください。", file=sys.stderr)
             return 2
         try:
             total, added = asyncio.run(sync_staff(settings, _engine(settings)))
+        except SyncRefused:
+            print("Slack から利用者が一人も返らなかったか、同時に名簿が更新され続けたため、"
+                  "名簿は変更していません。トークンを確認して、もう一度実行してください。",
+                  file=sys.stderr)
+            return 1
         except Exception as exc:  # noqa: BLE001 — Slack or the network refused: nothing changed
             print(f"Slack の利用者一覧を読めませんでした（名簿は変更していません）: "
                   f"{type(exc).__name__}", file=sys.stderr)

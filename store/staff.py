@@ -45,6 +45,16 @@ def _person(row) -> Person:
                   tuple(r for r in row.roles.split(";") if r), orjson.loads(row.platform_ids))
 
 
+def directory_from_log(store) -> tuple[int, list[Person]]:
+    """The directory as the log has it now, with the directory stream's version (the read
+    model may lag behind the log; a read-modify-write must start from the log)."""
+    history = store.stream("staff:directory")
+    replaced = [e for e in history if e.type == "staff.directory_replaced"]
+    rows = replaced[-1].payload["staff"] if replaced else []
+    return len(history), [Person(r["user_id"], r["name"], r["department"], tuple(r["roles"]),
+                                 dict(r.get("platform_ids") or {})) for r in rows]
+
+
 class StaffProjection:
     name = "staff"
     types = frozenset({"staff.directory_replaced"})

@@ -33,7 +33,8 @@ def make_settings(tmp_path) -> Callable[..., Settings]:
         env = {"CHONAI_DATA_DIR": str(tmp_path / "data"), "CHONAI_PII_KEY": "test-key",
                "CHONAI_SLACK_SYNC_AT": "off"}  # tests run the daily Slack sync themselves
         settings = load(env, path=str(tmp_path / "none.toml"))
-        values = {**settings.__dict__, **overrides}
+        extra = {**settings.extra, **overrides.pop("extra", {})}  # added to, not replaced
+        values = {**settings.__dict__, **overrides, "extra": extra}
         return Settings(**values)
     return make
 

@@ -461,6 +461,45 @@ async def test_staff_sync_reads_slack_and_keeps_departments_and_roles(standin, t
     engine.dispose()
 
 
+async def test_staff_sync_never_overwrites_an_import_made_meanwhile(standin, tmp_path,
+                                                                  monkeypatch):
+    from bot.slack import SyncRefused, sync_staff
+    from bot.config import load
+    from commands.staff import replace_directory
+    from store import staff as staff_store
+    from store.migrate import upgrade
+
+    settings = load({"CHONAI_DATA_DIR": str(tmp_path / "data"), "SLACK_BOT_TOKEN": BOT_TOKEN,
+                     "SLACK_API_URL": standin.api_url}, path=str(tmp_path / "none.toml"))
+    engine = make_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    upgrade(engine)
+    person = {"user_id": "taro", "name": "山田 太郎", "department": "総務課", "roles": ["hq"],
+              "platform_ids": {"slack": "U0TARO"}}
+    await replace_directory(engine, [person])
+    standin.users = [{"id": "U0TARO", "profile": {"real_name": "山田 太郎"}},
+                     {"id": "U0SLACK", "profile": {"real_name": "新人 三郎"}}]
+    read = staff_store.directory_from_log
+    imports = []
+
+    def read_then_someone_imports(store):
+        found = read(store)
+        if not imports:  # an import lands between the sync's read and its write
+            imports.append(asyncio.run(replace_directory(engine, [person, {
+                "user_id": "jiro", "name": "鈴木 次郎", "department": "税務課", "roles": [],
+                "platform_ids": {}}])))
+        return found
+
+    monkeypatch.setattr(staff_store, "directory_from_log", read_then_someone_imports)
+    assert await sync_staff(settings, engine) == (3, 1)
+    assert {p.user_id for p in staff_store.people(engine)} == {"taro", "jiro", "U0SLACK"}
+
+    standin.users = []  # a workspace answering with nobody: the directory is left alone
+    with pytest.raises(SyncRefused):
+        await sync_staff(settings, engine)
+    assert {p.user_id for p in staff_store.people(engine)} == {"taro", "jiro", "U0SLACK"}
+    engine.dispose()
+
+
 def test_channel_pacer_is_a_token_bucket():
     pacer = ChannelPacer(rate=1.0, burst=2)
     assert [pacer.reserve("C1", 100.0) for _ in range(4)] == [100.0, 100.0, 101.0, 102.0]
