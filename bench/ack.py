@@ -99,6 +99,11 @@ class Process:
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
                                      stderr=log.open("ab"), text=True)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -117,10 +117,12 @@ async def main(args: argparse.Namespace) -> None:
             await ack.wait_healthy(f"http://127.0.0.1:{port}", bare)
             reference_clicks = [("clicks", *press(f"U{i:06d}", f"D{i:06d}", "bench.press", "x",
                                                   f"r{i}", hook)) for i in range(args.staff)]
+            cpu = bare.cpu_seconds()
             seconds, latencies, failures = await ack.fire(f"http://127.0.0.1:{port}",
                                                           reference_clicks, args.concurrency)
             reference = ack.summary("bare bolt (ack only)", "clicks", seconds,
                                     latencies["clicks"], failures)
+            reference_cpu = (bare.cpu_seconds() - cpu) / args.staff * 1000
             bare.stop()
 
             data = tmp_path / "data"
@@ -179,7 +181,10 @@ async def main(args: argparse.Namespace) -> None:
                 latencies = {"clicks": [t for p in parts for t in p[1]["clicks"]]}
                 failures = sum(p[2] for p in parts)
             else:
+                cpu = bot.cpu_seconds()
                 seconds, latencies, failures = await ack.fire(url, clicks, args.concurrency)
+                print(f"CPU per click while clicking: bot {(bot.cpu_seconds() - cpu) / args.staff * 1000:.2f} ms, "
+                      f"bare bolt {reference_cpu:.2f} ms", flush=True)
             mine = ack.summary("chonai bot (receipts)", "clicks", seconds, latencies["clicks"],
                                failures)
             ratio = mine["rps"] / reference["rps"]

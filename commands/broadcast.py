@@ -203,8 +203,7 @@ async def answer(ctx: Context) -> None:
         bid = int(bid_text)
     except ValueError:
         return
-    item = await asyncio.to_thread(table.get, engine, bid)
-    person = await asyncio.to_thread(table.recipient, engine, bid, ctx.user)
+    item, person = await asyncio.to_thread(table.item_and_recipient, engine, bid, ctx.user)
     if item is None or person is None or choice not in item["options"]["answers"]:
         ctx.reply("この一斉連絡の回答先に登録されていません。", private=True)
         return

@@ -87,7 +87,13 @@ class Dispatcher:
             return 0
         if self.before_dispatch is not None:
             await self.before_dispatch()
+        # One query for the whole batch instead of one per event: which were handled already
+        # (by an instance that stopped before its checkpoint moved)?
+        handled = await asyncio.to_thread(self.store.known_keys,
+                                          [f"handled:{e.position}" for e in batch])
         for event in batch:
+            if f"handled:{event.position}" in handled:
+                continue
             self._inflight.add(event.position)
             task = asyncio.create_task(self._handle_guarded(event))
             self._tasks.add(task)
@@ -114,11 +120,12 @@ class Dispatcher:
         room = event.stream_id
         lock = self._room_locks.setdefault(room, asyncio.Lock())
         delay = 0.5
+        retry = False
         try:
             while True:
                 try:
                     async with self.limit, lock:
-                        await self.handle(event)
+                        await self.handle(event, check=retry)
                     self._inflight.discard(event.position)
                     break
                 except Exception as exc:  # the database is away: try again, never drop it
@@ -127,15 +134,17 @@ class Dispatcher:
                                     type(exc).__name__)
                         return  # stays in flight, so the checkpoint stays below it
                     log.warning("event %s not handled yet: %s", event.position, type(exc).__name__)
+                    retry = True  # the failed attempt may have been recorded after all
                     await asyncio.sleep(delay)
                     delay = min(30.0, delay * 2)
         finally:
             if not lock.locked() and self._room_locks.get(room) is lock:
                 self._room_locks.pop(room, None)
 
-    async def handle(self, event: RecordedEvent) -> None:
+    async def handle(self, event: RecordedEvent, *, check: bool = True) -> None:
+        """Run the handlers of one incoming event and record what they produced, once."""
         marker = f"handled:{event.position}"
-        if await asyncio.to_thread(self.store.by_key, marker):
+        if check and await asyncio.to_thread(self.store.by_key, marker):
             return
         started = time.perf_counter()
         incoming = Incoming.from_payload(event.payload)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Index, Text, and_, select, update
+from sqlalchemy import BigInteger, Column, Index, Text, bindparam, select, update
 from sqlmodel import Field, SQLModel
 
 from store.db import read_connection
@@ -48,6 +48,32 @@ broadcasts = BroadcastRow.__table__
 receipts = ReceiptRow.__table__
 
 
+_this_receipt = (receipts.c.broadcast_id == bindparam("bid"),
+                 receipts.c.user_id == bindparam("uid"))
+# Built once: SQLAlchemy caches their compiled form, so a receipt update costs one execute.
+_RECEIPT_UPDATES = {
+    "first": update(receipts).where(*_this_receipt, receipts.c.first_at.is_(None))
+    .values(first_answer=bindparam("answer"), first_at=bindparam("at")),
+    "latest": update(receipts).where(*_this_receipt)
+    .values(latest_answer=bindparam("answer"), latest_at=bindparam("at")),
+    "read": update(receipts).where(*_this_receipt, receipts.c.read_at.is_(None))
+    .values(read_at=bindparam("at")),
+    "reminded": update(receipts).where(*_this_receipt).values(reminded=bindparam("round")),
+}
+_BY_ID = select(broadcasts).where(broadcasts.c.id == bindparam("bid"))
+_NEWEST = select(broadcasts).order_by(broadcasts.c.id.desc()).limit(1)
+_BY_PLATFORM_USER = select(receipts).where(receipts.c.broadcast_id == bindparam("bid"),
+                                           receipts.c.platform_user == bindparam("who"))
+_BY_USER_ID = select(receipts).where(receipts.c.broadcast_id == bindparam("bid"),
+                                     receipts.c.user_id == bindparam("who"))
+
+
+def _flush(conn, pending: dict[str, list[dict[str, Any]]]) -> None:
+    for kind, rows in pending.items():
+        conn.execute(_RECEIPT_UPDATES[kind], rows)
+    pending.clear()
+
+
 class BroadcastProjection:
     name = "broadcasts"
     types = frozenset({"broadcast.prepared", "broadcast.sent", "broadcast.cancelled",
@@ -55,14 +81,31 @@ class BroadcastProjection:
                        "broadcast.closed"})
 
     def apply(self, conn, batch: Sequence[RecordedEvent]) -> None:
+        # Receipt updates (thousands per broadcast) go in executemany groups, in log order;
+        # a broadcast-level event first applies what is buffered, so rows exist before updates.
+        pending: dict[str, list[dict[str, Any]]] = {}
         for event in batch:
             data = event.payload
             bid = data["id"]
+            at = event.occurred_at
+            if event.type == "broadcast.answered":
+                row = {"bid": bid, "uid": data["user_id"], "answer": data["answer"], "at": at}
+                pending.setdefault("first", []).append(row)
+                pending.setdefault("latest", []).append(row)
+                continue
+            if event.type == "broadcast.read":
+                pending.setdefault("read", []).append({"bid": bid, "uid": data["user_id"], "at": at})
+                continue
+            if event.type == "broadcast.reminded":
+                pending.setdefault("reminded", []).append(
+                    {"bid": bid, "uid": data["user_id"], "round": data["round"]})
+                continue
+            _flush(conn, pending)
             if event.type == "broadcast.prepared":
                 conn.execute(broadcasts.insert().values(
                     id=bid, sender=data["sender"], platform=data["platform"], room=data["room"],
                     body=data["body"], options=orjson.dumps(data["options"]).decode(),
-                    targets=len(data["targets"]), created_at=event.occurred_at))
+                    targets=len(data["targets"]), created_at=at))
                 if data["targets"]:
                     conn.execute(receipts.insert(), [
                         {"broadcast_id": bid, "user_id": t["user_id"],
@@ -70,25 +113,12 @@ class BroadcastProjection:
                          "reminded": 0} for t in data["targets"]])
             elif event.type == "broadcast.sent":
                 conn.execute(update(broadcasts).where(broadcasts.c.id == bid)
-                             .values(status="sent", sent_at=event.occurred_at))
+                             .values(status="sent", sent_at=at))
             elif event.type in ("broadcast.cancelled", "broadcast.closed"):
                 status = "cancelled" if event.type == "broadcast.cancelled" else "closed"
                 conn.execute(update(broadcasts).where(broadcasts.c.id == bid)
-                             .values(status=status, closed_at=event.occurred_at))
-            elif event.type == "broadcast.answered":
-                where = and_(receipts.c.broadcast_id == bid, receipts.c.user_id == data["user_id"])
-                conn.execute(update(receipts).where(where, receipts.c.first_at.is_(None))
-                             .values(first_answer=data["answer"], first_at=event.occurred_at))
-                conn.execute(update(receipts).where(where).values(
-                    latest_answer=data["answer"], latest_at=event.occurred_at))
-            elif event.type == "broadcast.read":
-                conn.execute(update(receipts).where(
-                    receipts.c.broadcast_id == bid, receipts.c.user_id == data["user_id"],
-                    receipts.c.read_at.is_(None)).values(read_at=event.occurred_at))
-            elif event.type == "broadcast.reminded":
-                conn.execute(update(receipts).where(
-                    receipts.c.broadcast_id == bid, receipts.c.user_id == data["user_id"])
-                    .values(reminded=data["round"]))
+                             .values(status=status, closed_at=at))
+        _flush(conn, pending)
 
     def reset(self, conn) -> None:
         conn.execute(receipts.delete())
@@ -97,14 +127,32 @@ class BroadcastProjection:
 
 def get(engine, bid: int | None = None) -> dict[str, Any] | None:
     """A broadcast (the newest sent or prepared one when `bid` is None)."""
-    query = select(broadcasts)
-    query = query.where(broadcasts.c.id == bid) if bid is not None else \
-        query.order_by(broadcasts.c.id.desc()).limit(1)
     with read_connection(engine) as conn:
-        row = conn.execute(query).mappings().first()
+        return _item(conn, bid)
+
+
+def _item(conn, bid: int | None) -> dict[str, Any] | None:
+    row = (conn.execute(_BY_ID, {"bid": bid}) if bid is not None
+           else conn.execute(_NEWEST)).mappings().first()
     if row is None:
         return None
     return {**row, "options": orjson.loads(row["options"])}
+
+
+def _recipient(conn, bid: int, platform_user: str) -> dict[str, Any] | None:
+    for query in (_BY_PLATFORM_USER, _BY_USER_ID):
+        row = conn.execute(query, {"bid": bid, "who": platform_user}).mappings().first()
+        if row:
+            return dict(row)
+    return None
+
+
+def item_and_recipient(engine, bid: int, platform_user: str
+                       ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A broadcast and one of its recipients, on one connection (a click's look-up)."""
+    with read_connection(engine) as conn:
+        item = _item(conn, bid)
+        return item, (_recipient(conn, bid, platform_user) if item else None)
 
 
 def open_broadcasts(engine) -> list[dict[str, Any]]:
@@ -121,12 +169,7 @@ def recipients(engine, bid: int) -> list[dict[str, Any]]:
 
 
 def recipient(engine, bid: int, platform_user: str) -> dict[str, Any] | None:
-    """A recipient by their platform id, else by user id — two index look-ups (an OR of the
-    two columns would scan every receipt of the broadcast on each click)."""
+    """A recipient by their platform id, else by user id — each one index look-up (an OR of
+    the two columns would scan every receipt of the broadcast on each click)."""
     with read_connection(engine) as conn:
-        for column in (receipts.c.platform_user, receipts.c.user_id):
-            row = conn.execute(select(receipts).where(
-                receipts.c.broadcast_id == bid, column == platform_user)).mappings().first()
-            if row:
-                return dict(row)
-    return None
+        return _recipient(conn, bid, platform_user)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from store.db import is_sqlite, read_connection, write_transaction
 from store.schema import chain_head, events
@@ -310,12 +310,27 @@ class EventStore:
         with read_connection(self.engine) as conn:
             return _by_keys(conn, [key]).get(key)
 
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these idempotency keys are in the log."""
+        found: set[str] = set()
+        with read_connection(self.engine) as conn:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start:start + _CHUNK])
+                found.update(conn.scalars(select(events.c.idempotency_key)
+                                          .where(events.c.idempotency_key.in_(chunk))))
+        return found
+
     def stream(self, stream_id: str) -> list[RecordedEvent]:
-        return self.read(0, stream_id=stream_id, limit=1_000_000)
+        with read_connection(self.engine) as conn:
+            return [row_to_event(row) for row in conn.execute(_STREAM, {"stream": stream_id})]
 
     def stream_version(self, stream_id: str) -> int:
         with read_connection(self.engine) as conn:
             return _stream_versions(conn, {stream_id}).get(stream_id, 0)
+
+
+_STREAM = (select(*[events.c[name] for name in COLUMNS])
+           .where(events.c.stream_id == bindparam("stream")).order_by(events.c.position))
 
 
 def _prepare(new: NewEvent) -> list[Any]:
