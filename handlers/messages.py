@@ -6,7 +6,7 @@ nothing else knows a platform's JSON.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 MAX_TEXT = 40_000  # characters; Slack's own limit for one message
@@ -54,12 +54,18 @@ class Incoming:
         return f"in:{self.platform}:{self.delivery_id}"
 
     def to_payload(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
+        # Field by field (asdict deep-copies every value): this runs before each ack.
+        payload = {name: getattr(self, name) for name in _INCOMING_FIELDS}
+        payload["reply"] = dict(self.reply)
+        return {k: v for k, v in payload.items() if v not in (None, {}, "")}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "Incoming":
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in payload.items() if k in names})
+
+
+_INCOMING_FIELDS = tuple(f.name for f in fields(Incoming))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 _CHUNK = 500  # bound parameters per IN (...) query
+_SQLITE_ROWS = 76  # rows per multi-row INSERT: 13 parameters each, within any SQLite's 999
 
 
 class ConcurrencyError(Exception):
@@ -346,8 +347,13 @@ _KEY = 9  # index of the idempotency key in a prepared row
 
 def _raw_insert(cursor, rows: list[list[Any]], sqlite: bool) -> None:
     if sqlite:
-        cursor.executemany(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
-                           f"({', '.join('?' * len(COLUMNS))})", rows)
+        # One multi-row INSERT per chunk: executemany steps (and hands the GIL back and forth
+        # with the request-serving thread) once per row.
+        one = f"({', '.join('?' * len(COLUMNS))})"
+        for start in range(0, len(rows), _SQLITE_ROWS):
+            chunk = rows[start:start + _SQLITE_ROWS]
+            cursor.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
+                           + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
         return
     # PostgreSQL: COPY is one round trip and the cheapest way in for many rows.
     with cursor.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
