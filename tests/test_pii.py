@@ -3,6 +3,7 @@ true in full-width text, odd input never fatal, and the public corpus above its 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,8 @@ def test_odd_input_never_crashes(text):
 
 
 def test_public_corpus_meets_the_bars():
+    if not SCORER.exists() and os.environ.get("CI") != "true":
+        pytest.skip(f"the shared PII corpus is not beside this checkout ({SCORER.parent})")
     result = subprocess.run(
         [sys.executable, str(SCORER), "--cmd", f"{sys.executable} -m handlers.pii",
          "--split", "public", "--min-recall", "0.95", "--min-precision", "0.90",
