@@ -127,7 +127,8 @@ class DeliveryWorker:
     async def _record(self, job: Job, out: Outbound, result: dict[str, Any]) -> None:
         await self.store.append(NewEvent(
             "outbound.delivered", f"outbox:{job.platform}:{job.target}",
-            {"outbox_id": job.id, "result": result, "attempts": job.attempts + 1},
+            {"outbox_id": job.id, "result": result, "attempts": job.attempts + 1,
+             **({"ref": out.ref} if out.ref else {})},
             platform=job.platform, causation_id=str(job.id),
             idempotency_key=f"delivered:{job.id}"))
         if self._done is None:
@@ -144,7 +145,8 @@ class DeliveryWorker:
             log.warning("post %s failed for good: %s", job.id, reason)
             await self.store.append(NewEvent(
                 "outbound.failed", f"outbox:{job.platform}:{job.target}",
-                {"outbox_id": job.id, "reason": reason[:200], "attempts": attempts},
+                {"outbox_id": job.id, "reason": reason[:200], "attempts": attempts,
+                 **({"ref": job.body["ref"]} if job.body.get("ref") else {})},
                 platform=job.platform, causation_id=str(job.id),
                 idempotency_key=f"failed:{job.id}"))
             await asyncio.to_thread(outbox.fail, self.store.engine, job.id, reason[:200])

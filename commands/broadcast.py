@@ -290,19 +290,61 @@ def summary(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str,
             "mode": item["options"]["mode"], "targets": len(recipients), "acknowledged": acked,
             "pending": len(recipients) - acked, "by_department": by_department,
             "by_answer": by_answer,
-            "median_seconds_to_ack": round(statistics.median(delays), 1) if delays else None}
+            "median_seconds_to_ack": round(statistics.median(delays), 1) if delays else None,
+            "delivery": delivery(item, recipients)}
+
+
+def delivery(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which way the notice went, how many it reached, and how long that took (None while
+    still going)."""
+    started = item.get("sent_at")
+    if item["options"]["mode"] == "room":
+        done = [item["delivered_at"]] if item.get("delivered_at") else []
+        reached, missed, posts = (len(recipients) if done else 0), 0, 1
+    else:
+        done = [r["delivered_at"] for r in recipients if r.get("delivered_at")]
+        missed = sum(1 for r in recipients if r.get("undeliverable") and not r.get("delivered_at"))
+        reached, posts = len(done), len(recipients)
+    finished = bool(done) and (item["options"]["mode"] == "room" or reached + missed == posts)
+    seconds = None
+    if started and finished:
+        seconds = round((parse_time(max(done)) - parse_time(started)).total_seconds(), 1)
+    return {"mode": item["options"]["mode"], "room": item["options"]["room"],
+            "delivered": reached, "undeliverable": missed, "seconds": seconds}
+
+
+def _delivery_text(item: dict[str, Any], d: dict[str, Any], targets: int) -> str:
+    if item["status"] in ("prepared", "cancelled"):
+        return ""
+    if d["mode"] == "room":
+        how = f"配信: ルーム「{d['room']}」への全体投稿"
+        return f"{how}（{d['seconds']} 秒で完了）" if d["seconds"] is not None else f"{how}（配信中）"
+    missed = f"、届かなかった人 {d['undeliverable']} 人" if d["undeliverable"] else ""
+    progress = f"配信: 個別メッセージ {d['delivered']}/{targets} 人{missed}"
+    return f"{progress}（{d['seconds']} 秒で完了）" if d["seconds"] is not None else f"{progress}（配信中）"
 
 
 def _status_text(item: dict[str, Any], recipients: list[dict[str, Any]]) -> str:
     s = summary(item, recipients)
     lines = [f"【一斉連絡 {s['id']} の状況】{'【訓練】' if s['drill'] else ''}"
              f" 確認済み {s['acknowledged']} / {s['targets']} 人（未確認 {s['pending']} 人）"]
+    if how := _delivery_text(item, s["delivery"], s["targets"]):
+        lines.append(how)
     lines += [f"・{d}: {v['acknowledged']}/{v['targets']}" for d, v in s["by_department"].items()]
     if item["options"]["answers"] != READ_ONLY:
         lines.append("回答: " + "、".join(f"{a} {n}" for a, n in s["by_answer"].items()))
     if s["status"] == "closed":
         lines.append("（終了しました）")
     return "\n".join(lines)
+
+
+def _status_version(item: dict[str, Any], recipients: list[dict[str, Any]]) -> str:
+    """Moves with every change a status shows (all its times only grow), so two instances
+    agree on one post per state and an answer changed back and forth still updates it."""
+    times = [r[k] for r in recipients for k in ("latest_at", "read_at", "delivered_at") if r.get(k)]
+    times += [item[k] for k in ("delivered_at", "closed_at") if item.get(k)]
+    missed = sum(1 for r in recipients if r.get("undeliverable"))
+    return f"{item['status']}:{max(times, default='-')}:{missed}"
 
 
 # -- background: reminders and live status ----------------------------------------------------
@@ -330,7 +372,7 @@ async def run_due_work(services: Services, last: dict[int, str] | None = None) -
             last[item["id"]] = text
             out = Outbound(item["platform"], item["room"], text, ref=f"broadcast:{item['id']}:status",
                            update=True)
-            version = sum(1 for r in recipients if acknowledged(item, r))
+            version = _status_version(item, recipients)
             await store.append(NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
                                         out.to_payload(), platform=out.platform,
                                         idempotency_key=f"broadcast:{item['id']}:status:{version}"))
@@ -361,41 +403,31 @@ async def run_due_work(services: Services, last: dict[int, str] | None = None) -
 
 # -- command line -------------------------------------------------------------------------------
 def as_of(engine, store, bid: int | None, moment: datetime) -> tuple[dict, list[dict]] | None:
-    """A broadcast's state recomputed from the log up to `moment`."""
+    """A broadcast's state recomputed from the log up to `moment`: the same projection,
+    applied to a scratch in-memory database."""
+    from sqlalchemy import create_engine
+
     from store.events import format_time
 
     limit = format_time(moment)
     projection = BroadcastProjection()
-    events = [e for e in store.iter_all(types=projection.types) if e.occurred_at <= limit]
-    items: dict[int, dict[str, Any]] = {}
-    receipts: dict[int, dict[str, dict[str, Any]]] = {}
-    for e in events:
-        d = e.payload
-        if e.type == "broadcast.prepared":
-            items[d["id"]] = {"id": d["id"], "options": d["options"], "status": "prepared",
-                              "sent_at": None}
-            receipts[d["id"]] = {t["user_id"]: {"department": t["department"], "first_at": None,
-                                                "read_at": None, "latest_answer": None,
-                                                "first_answer": None} for t in d["targets"]}
-        elif d.get("id") not in items:
-            continue
-        elif e.type == "broadcast.sent":
-            items[d["id"]].update(status="sent", sent_at=e.occurred_at)
-        elif e.type in ("broadcast.closed", "broadcast.cancelled"):
-            items[d["id"]]["status"] = "closed" if e.type == "broadcast.closed" else "cancelled"
-        elif e.type == "broadcast.answered":
-            r = receipts[d["id"]][d["user_id"]]
-            if r["first_at"] is None:
-                r.update(first_at=e.occurred_at, first_answer=d["answer"])
-            r["latest_answer"] = d["answer"]
-        elif e.type == "broadcast.read":
-            receipts[d["id"]][d["user_id"]]["read_at"] = receipts[d["id"]][d["user_id"]]["read_at"] or e.occurred_at
-    if not items:
-        return None
-    chosen = bid if bid is not None else max(items)
-    if chosen not in items:
-        return None
-    return items[chosen], list(receipts[chosen].values())
+    scratch = create_engine("sqlite://")
+    table.BroadcastRow.metadata.create_all(scratch, tables=[table.broadcasts, table.receipts])
+    with scratch.begin() as conn:
+        chunk: list = []
+        for event in store.iter_all(types=projection.types):
+            if event.occurred_at > limit:
+                continue
+            chunk.append(event)
+            if len(chunk) >= 5000:
+                projection.apply(conn, chunk)
+                chunk = []
+        projection.apply(conn, chunk)
+    try:
+        item = table.get(scratch, bid)
+        return (item, table.recipients(scratch, item["id"])) if item else None
+    finally:
+        scratch.dispose()
 
 
 def add_cli(sub: Any, add: Any) -> None:
@@ -441,6 +473,9 @@ def add_cli(sub: Any, add: Any) -> None:
         else:
             print(f"一斉連絡 {result['id']}: 確認済み {result['acknowledged']} / {result['targets']} 人"
                   f"（未確認 {result['pending']} 人）")
+            if how := _delivery_text({"status": result["status"]}, result["delivery"],
+                                     result["targets"]):
+                print(f"  {how}")
             for dept, v in result["by_department"].items():
                 print(f"  {dept}: {v['acknowledged']}/{v['targets']}")
         return 0
@@ -457,11 +492,11 @@ def add_cli(sub: Any, add: Any) -> None:
         jst = lambda t: parse_time(t).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if t else ""
         writer = csv.writer(sys.stdout)
         writer.writerow(["user_id", "name", "department", "first_answer", "first_answer_at",
-                         "latest_answer", "read_at"])
+                         "latest_answer", "read_at", "delivered_at", "undeliverable"])
         for r in table.recipients(engine, item["id"]):
             writer.writerow([r["user_id"], names.get(r["user_id"], ""), r["department"],
                              r["first_answer"] or "", jst(r["first_at"]), r["latest_answer"] or "",
-                             jst(r["read_at"])])
+                             jst(r["read_at"]), jst(r["delivered_at"]), r["undeliverable"] or ""])
         return 0
 
     p = add("status", cmd_status, "a broadcast's tallies (the latest when ID is omitted)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ class BroadcastRow(SQLModel, table=True):
     created_at: str = Field(max_length=40)
     sent_at: str | None = Field(default=None, max_length=40)
     closed_at: str | None = Field(default=None, max_length=40)
+    delivered_at: str | None = Field(default=None, max_length=40)  # room mode: the one post
 
 
 class ReceiptRow(SQLModel, table=True):
@@ -42,6 +44,8 @@ class ReceiptRow(SQLModel, table=True):
     latest_at: str | None = Field(default=None, max_length=40)
     read_at: str | None = Field(default=None, max_length=40)
     reminded: int = 0
+    delivered_at: str | None = Field(default=None, max_length=40)  # the notice reached them
+    undeliverable: str | None = Field(default=None, max_length=200)  # why it never could
 
 
 broadcasts = BroadcastRow.__table__
@@ -59,7 +63,12 @@ _RECEIPT_UPDATES = {
     "read": update(receipts).where(*_this_receipt, receipts.c.read_at.is_(None))
     .values(read_at=bindparam("at")),
     "reminded": update(receipts).where(*_this_receipt).values(reminded=bindparam("round")),
+    "delivered": update(receipts).where(*_this_receipt, receipts.c.delivered_at.is_(None))
+    .values(delivered_at=bindparam("at"), undeliverable=None),
+    "undeliverable": update(receipts).where(*_this_receipt, receipts.c.delivered_at.is_(None))
+    .values(undeliverable=bindparam("reason")),
 }
+_NOTICE_REF = re.compile(r"broadcast:(\d+):(.+)")
 _BY_ID = select(broadcasts).where(broadcasts.c.id == bindparam("bid"))
 _NEWEST = select(broadcasts).order_by(broadcasts.c.id.desc()).limit(1)
 _BY_PLATFORM_USER = select(receipts).where(receipts.c.broadcast_id == bindparam("bid"),
@@ -78,7 +87,7 @@ class BroadcastProjection:
     name = "broadcasts"
     types = frozenset({"broadcast.prepared", "broadcast.sent", "broadcast.cancelled",
                        "broadcast.answered", "broadcast.read", "broadcast.reminded",
-                       "broadcast.closed"})
+                       "broadcast.closed", "outbound.delivered", "outbound.failed"})
 
     def apply(self, conn, batch: Sequence[RecordedEvent]) -> None:
         # Receipt updates (thousands per broadcast) go in executemany groups, in log order;
@@ -86,8 +95,26 @@ class BroadcastProjection:
         pending: dict[str, list[dict[str, Any]]] = {}
         for event in batch:
             data = event.payload
-            bid = data["id"]
             at = event.occurred_at
+            if event.type in ("outbound.delivered", "outbound.failed"):
+                # A post about a broadcast: its notice (or a reminder, later) reached someone.
+                match = _NOTICE_REF.fullmatch(data.get("ref") or "")
+                if match is None or match.group(2) == "status":
+                    continue
+                bid, who = int(match.group(1)), match.group(2)
+                if who == "room":
+                    if event.type == "outbound.delivered":
+                        _flush(conn, pending)
+                        conn.execute(update(broadcasts).where(
+                            broadcasts.c.id == bid, broadcasts.c.delivered_at.is_(None))
+                            .values(delivered_at=at))
+                elif event.type == "outbound.delivered":
+                    pending.setdefault("delivered", []).append({"bid": bid, "uid": who, "at": at})
+                else:
+                    pending.setdefault("undeliverable", []).append(
+                        {"bid": bid, "uid": who, "reason": str(data.get("reason", ""))[:200]})
+                continue
+            bid = data["id"]
             if event.type == "broadcast.answered":
                 row = {"bid": bid, "uid": data["user_id"], "answer": data["answer"], "at": at}
                 pending.setdefault("first", []).append(row)

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -97,6 +97,8 @@ async def test_preview_send_receipts_reminders(hq):
     await hq.settle(timeout=60)
     counts = await dm_count(hq, bid)
     assert len(counts) == 301 and set(counts.values()) == {1}
+    before_answers = datetime.now(UTC)
+    await asyncio.sleep(0.01)
 
     # 100 people answer (one of them twice, one changes their mind), 50 only open it.
     for i in range(100):
@@ -127,6 +129,24 @@ async def test_preview_send_receipts_reminders(hq):
     assert sum(d["targets"] for d in status["by_department"].values()) == 301
     assert status["by_department"]["防災課"]["acknowledged"] == 34
     assert status["median_seconds_to_ack"] is not None
+    assert status["delivery"]["mode"] == "dm" and status["delivery"]["delivered"] == 301
+    assert status["delivery"]["seconds"] is not None
+
+    # Recomputed from the log as of a past moment: delivered, nobody had answered yet.
+    def status_as_of(moment):
+        return json.loads(subprocess.run(
+            [sys.executable, "-m", "bot.cli", "broadcast", "status", bid, "--json", "--as-of",
+             moment.isoformat()], env=env, capture_output=True, text=True, timeout=120).stdout)
+
+    then = status_as_of(before_answers)
+    assert (then["acknowledged"], then["pending"], then["delivery"]["delivered"]) == (0, 301, 301)
+    assert then["by_answer"]["無事"] == 0
+    assert status_as_of(datetime.now(UTC)) == status  # as of now: the live tallies
+    await hq.say("hq", "hq01", f"/broadcast status {bid}")
+    shown = await hq.wait_for("hq", "hq01", lambda m: "の状況】" in m["text"] and
+                              m["private_to"] == "hq01")
+    assert "確認済み 100 / 301 人" in shown["text"]
+    assert "配信: 個別メッセージ 301/301 人（" in shown["text"] and "秒で完了" in shown["text"]
 
     export = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "export", bid, "--csv"],
                             env=env, capture_output=True, text=True, timeout=120).stdout.splitlines()
@@ -183,3 +203,29 @@ async def test_cancel_sends_nothing(hq):
     await hq.press("hq", "hq01", preview, "broadcast.send", bid)
     await hq.settle()
     assert await dm_count(hq, bid) == {}
+
+
+async def test_one_post_to_an_all_staff_room_counts_each_presser(hq):
+    preview, bid = await _send(hq, "/broadcast 安否 全体投稿:all-staff 震度6弱。安否を回答してください。")
+    assert "ルーム「all-staff」への全体投稿" in preview["text"]
+    await hq.press("hq", "hq01", preview, "broadcast.send", bid)
+    await hq.settle(timeout=60)
+    assert await dm_count(hq, bid) == {}  # nobody is messaged one by one
+    [notice] = [m for m in await hq.messages("all-staff", "s0000") if m["buttons"]]
+    assert notice["text"].startswith("@channel ")
+
+    for i in range(5):  # who pressed is who answered, each counted once
+        await hq.press("all-staff", f"s{i:04d}", notice, "broadcast.answer", f"{bid}|無事")
+    await hq.press("all-staff", "s0000", notice, "broadcast.answer", f"{bid}|無事")
+    await hq.press("all-staff", "outsider", notice, "broadcast.answer", f"{bid}|無事")
+    await hq.wait_for("all-staff", "outsider", lambda m: "登録されていません" in m["text"])
+    await hq.settle()
+
+    env = {**os.environ, "CHONAI_DATA_DIR": hq.runtime.settings.data_dir}
+    env.pop("DATABASE_URL", None)
+    status = json.loads(subprocess.run(
+        [sys.executable, "-m", "bot.cli", "broadcast", "status", bid, "--json"], env=env,
+        capture_output=True, text=True, timeout=120).stdout)
+    assert (status["mode"], status["targets"], status["acknowledged"]) == ("room", 301, 5)
+    assert status["delivery"]["room"] == "all-staff"
+    assert status["delivery"]["delivered"] == 301 and status["delivery"]["seconds"] is not None

@@ -20,6 +20,7 @@ async def test_broadcast_over_slack(start_bot, standin):  # noqa: F811
     rows = ["user_id,name,department,roles,platform_ids", "hq,本部,危機管理課,broadcaster,slack:UHQ",
             "intern,研修生,総務課,,slack:UINTERN"]
     rows += [f"s{i:03d},職員{i},課{i % 5},,slack:U{i:05d}" for i in range(USERS)]
+    rows.append("nobody,未登録者,課0,,")  # no Slack account: the notice cannot reach them
     await replace_directory(bot.runtime.engine, parse_directory(("\n".join(rows) + "\n").encode()))
     hook = standin.hook_url()
 
@@ -61,7 +62,16 @@ async def test_broadcast_over_slack(start_bot, standin):  # noqa: F811
     out = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "status", bid, "--json"],
                          env=env, capture_output=True, text=True, timeout=120)
     status = json.loads(out.stdout)
-    assert (status["targets"], status["acknowledged"]) == (USERS + 2, USERS // 2)
+    assert (status["targets"], status["acknowledged"]) == (USERS + 3, USERS // 2)
+    # The status says how it went: DMs, all but the one without an account, and how long.
+    delivery = status["delivery"]
+    assert (delivery["mode"], delivery["delivered"], delivery["undeliverable"]) == \
+        ("dm", USERS + 2, 1)
+    assert delivery["seconds"] is not None and delivery["seconds"] >= 0
+    export = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "export", bid, "--csv"],
+                            env=env, capture_output=True, text=True, timeout=120).stdout
+    [missed] = [line for line in export.splitlines() if line.startswith("nobody,")]
+    assert missed.endswith(",user_not_found")
 
 
 async def test_daily_slack_sync_runs_once_a_day(start_bot, standin):  # noqa: F811
