@@ -206,7 +206,8 @@ async def main(args: argparse.Namespace) -> None:
                                       str(bid), "--json"], env=bot_env, capture_output=True, text=True)
                 status = json.loads(out.stdout)
             print(f"status: {status['acknowledged']:,} acknowledged of {status['targets']:,} "
-                  f"(all counted {time.monotonic() - started:.1f} s after the last click)")
+                  f"(all counted {time.monotonic() - started:.1f} s after the last click); "
+                  f"delivery as the status shows it: {status['delivery']}")
         finally:
             for process in reversed(processes):
                 process.stop()
