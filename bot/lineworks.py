@@ -12,7 +12,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.adapters import DeliveryError, RetryAfter, mount
+from bot.adapters import DeliveryError, RetryAfter, json_object, mount
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -109,13 +108,9 @@ class LineWorks:
                 not hmac.compare_digest(signature(self.secret, body), given):
             return web.json_response({"error": "署名またはボット ID が正しくありません。"}, status=401)
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise BadInput("JSON オブジェクトを送ってください。")
-            incoming = to_incoming(data, body)
-        except (ValueError, BadInput) as exc:
-            message = str(exc) if isinstance(exc, BadInput) else "JSON の形式が正しくありません。"
-            return web.json_response({"error": message}, status=400)
+            incoming = to_incoming(json_object(body), body)
+        except BadInput as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         if incoming is not None:
             await self.runtime.accept(incoming)
         return web.json_response({"ok": True})

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import signing
-from bot.adapters import DeliveryError, RetryAfter, mount
+from bot.adapters import DeliveryError, RetryAfter, json_object, mount
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -75,12 +75,9 @@ class WebhookRelay:
         if not signing.verify(self.secret, request.headers, body):
             return _error(401, "署名が正しくないか、時刻がずれています。")
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise BadInput("JSON オブジェクトを送ってください。")
-            incoming = to_incoming(data, body)
-        except (ValueError, BadInput) as exc:
-            return _error(400, str(exc) if isinstance(exc, BadInput) else "JSON の形式が正しくありません。")
+            incoming = to_incoming(json_object(body), body)
+        except BadInput as exc:
+            return _error(400, str(exc))
         if incoming is None:
             return web.json_response({"accepted": False, "reason": "not addressed to the bot"})
         recorded = await self.runtime.accept(incoming)

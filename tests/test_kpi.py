@@ -13,7 +13,7 @@ import pytest
 
 from commands.kpi import business_day, import_file, run_due
 from commands.kpi_data import KpiFileError, parse_kpi_csv, period_span
-from commands.kpi_digest import build, chart, derived, text
+from commands.kpi_digest import build, chart, text
 from store.db import make_engine
 from store.events import EventStore, NewEvent
 from store.migrate import upgrade
