@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,49 +28,13 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.bot_process import BotProcess  # noqa: E402
+
 REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
                "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
                "--logfile", "/var/log/redis/ci.log"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Bot:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = {**env, "CHONAI_PORT": str(free_port())}
-        self.url = f"http://127.0.0.1:{self.env['CHONAI_PORT']}"
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=self.env,
-                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                try:
-                    async with session.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise SystemExit("bot did not start: " + self.log.read_text()[-1500:])
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def cli(env: dict[str, str], *args: str) -> str:
@@ -80,7 +42,7 @@ def cli(env: dict[str, str], *args: str) -> str:
                           capture_output=True, text=True, check=True).stdout
 
 
-async def broadcast(bot: Bot, session: aiohttp.ClientSession) -> str:
+async def broadcast(bot: BotProcess, session: aiohttp.ClientSession) -> str:
     async with session.post(f"{bot.url}/api/rooms/hq/messages",
                             json={"user": "hq", "text": "/broadcast 安否 震度6強。安否を回答してください"}):
         pass
@@ -98,7 +60,7 @@ async def broadcast(bot: Bot, session: aiohttp.ClientSession) -> str:
     return bid
 
 
-async def dm_counts(bot: Bot, session, users: list[str]) -> dict[str, list[dict]]:
+async def dm_counts(bot: BotProcess, session, users: list[str]) -> dict[str, list[dict]]:
     found = {}
     for user in users:
         async with session.get(f"{bot.url}/api/rooms/dm:{user}/messages", params={"user": user}) as resp:
@@ -106,7 +68,7 @@ async def dm_counts(bot: Bot, session, users: list[str]) -> dict[str, list[dict]
     return found
 
 
-async def click_all(bots: list[Bot], session, bid: str, users: list[str],
+async def click_all(bots: list[BotProcess], session, bid: str, users: list[str],
                     notices: dict[str, list[dict]], acked: list[str], concurrency: int = 64) -> None:
     queue = iter(enumerate(users))
 
@@ -133,7 +95,7 @@ def answers(env: dict[str, str]) -> list[str]:
             cli(env, "events", "--type", "broadcast.answered").splitlines()]
 
 
-async def settle(bot: Bot, session, users: list[str], timeout: float = 600) -> dict[str, list[dict]]:
+async def settle(bot: BotProcess, session, users: list[str], timeout: float = 600) -> dict[str, list[dict]]:
     deadline = time.monotonic() + timeout
     while True:
         counts = await dm_counts(bot, session, users)
@@ -154,7 +116,7 @@ async def scenario(name: str, env: dict[str, str], tmp: Path, recipients: int, i
     staff.write_text("user_id,name,department,roles\nhq,本部,危機管理課,broadcaster\n"
                      + "".join(f"{u},職員,課{i % 8},\n" for i, u in enumerate(users)), encoding="utf-8")
     cli(env, "staff", "import", str(staff))
-    bots = [Bot(env, tmp / f"{name}-{i}.log") for i in range(instances)]
+    bots = [BotProcess(env, tmp / f"{name}-{i}.log") for i in range(instances)]
     for bot in bots:
         await bot.start()
     async with aiohttp.ClientSession() as session:
@@ -202,7 +164,7 @@ async def postgres_restart(env: dict[str, str], tmp: Path) -> None:
     """Requests during a PostgreSQL restart fail fast with 5xx (so a platform retries); what
     was acknowledged is in the log and answered once; service resumes by itself."""
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    bot = Bot(env, tmp / "pg-restart.log")
+    bot = BotProcess(env, tmp / "pg-restart.log")
     await bot.start()
     acked, refused, failed = [], 0, 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:

@@ -6,22 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.bot_process import BotProcess
 
 
 def chonai(*args: str, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
@@ -29,54 +22,14 @@ def chonai(*args: str, env: dict[str, str], **kwargs) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=120, **kwargs)
 
 
-class BotProcess:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.log = data_dir.parent / "bot.log"
-        self.env = {**os.environ, "CHONAI_DATA_DIR": str(data_dir),
-                    "CHONAI_PORT": str(self.port), "CHONAI_PII_KEY": "k"}
-        self.env.pop("DATABASE_URL", None)
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
-        deadline = time.monotonic() + 60
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                try:
-                    async with session.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("bot did not start: " + self.log.read_text()[-2000:])
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def bot_process(tmp_path):
     processes: list[BotProcess] = []
 
     def make() -> BotProcess:
-        p = BotProcess(tmp_path / "data")
+        env = {**os.environ, "CHONAI_DATA_DIR": str(tmp_path / "data"), "CHONAI_PII_KEY": "k"}
+        env.pop("DATABASE_URL", None)
+        p = BotProcess(env, tmp_path / "bot.log")
         processes.append(p)
         return p
 
