@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
@@ -129,11 +128,6 @@ class Runtime:
         return await self.projections.catch_up_all()
 
     async def start(self) -> None:
-        # What start-up loaded (dictionaries, gazetteers, the registry) lives as long as the
-        # process: keep it out of the cyclic collector, whose full passes over it stalled
-        # every request in flight for tens of milliseconds.
-        gc.collect()
-        gc.freeze()
         await self.store.start()
         self.worker = DeliveryWorker(self.store, self.adapters, owner=self.owner,
                                      before_claim=self._after_acks)
