@@ -25,9 +25,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from faults import Bot  # noqa: E402
+from tests.bot_process import BotProcess  # noqa: E402
 from tests.openai_standin import OpenAIStandIn  # noqa: E402
 
 MIX = [("message", "おはようございます。本日の会議は10時からです。"), ("command", "/help"),
@@ -54,7 +53,7 @@ async def main(args: argparse.Namespace) -> None:
             f"u{i},職員{i},課{i % 5},\n" for i in range(50)), encoding="utf-8")
         subprocess.run([sys.executable, "-m", "bot.cli", "staff", "import", str(staff)], env=env,
                        cwd=ROOT, check=True, capture_output=True)
-        bot = Bot(env, Path(tmp) / "bot.log")
+        bot = BotProcess(env, Path(tmp) / "bot.log")
         await bot.start()
         rng = random.Random(5)
         buttons: list[tuple[str, str, str, str]] = []  # (room, user, message id, value)
