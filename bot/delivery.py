@@ -128,7 +128,7 @@ class DeliveryWorker:
         await self.store.append(NewEvent(
             "outbound.delivered", f"outbox:{job.platform}:{job.target}",
             {"outbox_id": job.id, "result": result, "attempts": job.attempts + 1,
-             **({"ref": out.ref} if out.ref else {})},
+             **_ref(job)},
             platform=job.platform, causation_id=str(job.id),
             idempotency_key=f"delivered:{job.id}"))
         if self._done is None:
@@ -146,7 +146,7 @@ class DeliveryWorker:
             await self.store.append(NewEvent(
                 "outbound.failed", f"outbox:{job.platform}:{job.target}",
                 {"outbox_id": job.id, "reason": reason[:200], "attempts": attempts,
-                 **({"ref": job.body["ref"]} if job.body.get("ref") else {})},
+                 **_ref(job)},
                 platform=job.platform, causation_id=str(job.id),
                 idempotency_key=f"failed:{job.id}"))
             await asyncio.to_thread(outbox.fail, self.store.engine, job.id, reason[:200])
@@ -154,3 +154,8 @@ class DeliveryWorker:
             log.info("post %s retry %s: %s", job.id, attempts, reason)
             await asyncio.to_thread(outbox.retry_later, self.store.engine, job.id,
                                     backoff(attempts), reason[:200])
+
+
+def _ref(job: Job) -> dict[str, str]:
+    """The post's ref, for read models that follow what became of it (e.g. broadcast receipts)."""
+    return {"ref": job.body["ref"]} if job.body.get("ref") else {}

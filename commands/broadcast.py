@@ -294,10 +294,12 @@ def summary(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str,
             "delivery": delivery(item, recipients)}
 
 
-def delivery(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str, Any]:
-    """Which way the notice went, how many it reached, and how long that took (None while
-    still going)."""
+def delivery(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Which way the notice went, how many it reached, and how long that took (seconds None
+    while still going); None for a broadcast never sent."""
     started = item.get("sent_at")
+    if not started:
+        return None
     if item["options"]["mode"] == "room":
         done = [item["delivered_at"]] if item.get("delivered_at") else []
         reached, missed, posts = (len(recipients) if done else 0), 0, 1
@@ -307,14 +309,14 @@ def delivery(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str
         reached, posts = len(done), len(recipients)
     finished = bool(done) and (item["options"]["mode"] == "room" or reached + missed == posts)
     seconds = None
-    if started and finished:
+    if finished:
         seconds = round((parse_time(max(done)) - parse_time(started)).total_seconds(), 1)
     return {"mode": item["options"]["mode"], "room": item["options"]["room"],
             "delivered": reached, "undeliverable": missed, "seconds": seconds}
 
 
-def _delivery_text(item: dict[str, Any], d: dict[str, Any], targets: int) -> str:
-    if item["status"] in ("prepared", "cancelled"):
+def _delivery_text(d: dict[str, Any] | None, targets: int) -> str:
+    if d is None:
         return ""
     if d["mode"] == "room":
         how = f"配信: ルーム「{d['room']}」への全体投稿"
@@ -328,7 +330,7 @@ def _status_text(item: dict[str, Any], recipients: list[dict[str, Any]]) -> str:
     s = summary(item, recipients)
     lines = [f"【一斉連絡 {s['id']} の状況】{'【訓練】' if s['drill'] else ''}"
              f" 確認済み {s['acknowledged']} / {s['targets']} 人（未確認 {s['pending']} 人）"]
-    if how := _delivery_text(item, s["delivery"], s["targets"]):
+    if how := _delivery_text(s["delivery"], s["targets"]):
         lines.append(how)
     lines += [f"・{d}: {v['acknowledged']}/{v['targets']}" for d, v in s["by_department"].items()]
     if item["options"]["answers"] != READ_ONLY:
@@ -473,8 +475,7 @@ def add_cli(sub: Any, add: Any) -> None:
         else:
             print(f"一斉連絡 {result['id']}: 確認済み {result['acknowledged']} / {result['targets']} 人"
                   f"（未確認 {result['pending']} 人）")
-            if how := _delivery_text({"status": result["status"]}, result["delivery"],
-                                     result["targets"]):
+            if how := _delivery_text(result["delivery"], result["targets"]):
                 print(f"  {how}")
             for dept, v in result["by_department"].items():
                 print(f"  {dept}: {v['acknowledged']}/{v['targets']}")
