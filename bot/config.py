@@ -33,7 +33,7 @@ class Settings:
     openai_base_url: str = ""
     openai_model: str = "gpt-4o-mini"
     openai_timeout: float = 30.0
-    pii_key: str = ""  # key for the audit hashes of PII findings; generated in data_dir if empty
+    pii_key: str = ""  # key for audit hashes of PII findings; empty: no hash is stored
     pii_allow: str = ""  # comma-separated public numbers/names never flagged
     draft_role: str = ""  # empty: everyone may use /draft
     status_secret: str = ""

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from bot.adapters import Adapter
-from bot.config import Settings, database_url, secret_file
+from bot.config import Settings, database_url
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from commands.context import Services
@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 ACK_PRIORITY_MAX = 3.0  # seconds background work may wait for a burst of acks to pass
 
 
-def pii_key(settings: Settings) -> bytes:
-    """The key for keyed hashes of PII findings: configured, or made once in the data dir."""
-    return settings.pii_key.encode() if settings.pii_key else secret_file(settings, "pii.key")
+def pii_key(settings: Settings) -> bytes | None:
+    """The key for audit hashes of PII findings, only when given from outside the data
+    directory: a key kept beside the data would let a copy of it brute-force the values back."""
+    return settings.pii_key.encode() if settings.pii_key else None
 
 
 def command_modules() -> list[Any]:

@@ -38,12 +38,11 @@ def findings(ctx: Context) -> list[dict[str, Any]]:
 
 
 def explain_block(found: list[dict[str, Any]]) -> str:
-    from handlers.pii import LABELS_JA
+    from handlers.pii import Finding, describe
 
     lines = ["個人情報が含まれているため、AI には送信していません。"]
     for item in found:
-        lines.append(f"・{LABELS_JA.get(item['type'], item['type'])}: {item['mask']}"
-                     f"（{item['start'] + 1}文字目から）")
+        lines.append("・" + describe(Finding(item["start"], item["end"], item["type"])))
     lines.append("個人情報を消して送り直すか、「伏せ字で送信」で【氏名】などに置き換えて送れます。")
     return "\n".join(lines)
 
@@ -67,9 +66,10 @@ def scan_output(ctx: Context, text: str) -> tuple[str, list[str]]:
 
 
 def block_summary(found: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the log keeps of a blocked prompt: kinds, counts, positions, keyed hashes."""
+    """What the log keeps of a blocked prompt: kinds, counts, positions (and audit hashes
+    when CHONAI_PII_KEY is set)."""
     kinds: dict[str, int] = {}
     for item in found:
         kinds[item["type"]] = kinds.get(item["type"], 0) + 1
-    return {"kinds": kinds, "findings": [{k: item[k] for k in ("type", "start", "end", "hash")}
-                                         for item in found]}
+    return {"kinds": kinds, "findings": [{k: item[k] for k in ("type", "start", "end", "hash")
+                                          if k in item} for item in found]}

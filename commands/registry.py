@@ -47,12 +47,33 @@ class Registry:
                 return spec
         return None
 
+    def suggest(self, name: str) -> CommandSpec | None:
+        """The command one typing slip away from `name` (a letter missed, added, changed or
+        two swapped: /darft, /drft), or None."""
+        name = name.lower()
+        for spec in self.listed():
+            if any(_one_slip(name, known) for known in (spec.name, *spec.aliases)):
+                return spec
+        return None
+
     def action_for(self, action_id: str) -> Handler | None:
         best = max((p for p in self.actions if action_id.startswith(p)), key=len, default=None)
         return self.actions[best] if best is not None else None
 
     def listed(self) -> list[CommandSpec]:
         return sorted(self.commands.values(), key=lambda s: (s.order, s.name))
+
+
+def _one_slip(typed: str, known: str) -> bool:
+    if typed == known or abs(len(typed) - len(known)) > 1 or len(known) < 3:
+        return False
+    if len(typed) == len(known):
+        diff = [i for i, (a, b) in enumerate(zip(typed, known)) if a != b]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and typed[diff[0]] == known[diff[1]]
+                                  and typed[diff[1]] == known[diff[0]])
+    short, long = sorted((typed, known), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def command(name: str, *, aliases: tuple[str, ...] = (), ready: bool = True,

@@ -28,7 +28,10 @@ NAME = "dispatcher"
 ERROR_TEXT = "処理中にエラーが発生しました。時間をおいてもう一度お試しください。続く場合は情報システム担当へご連絡ください。"
 
 
-def unknown_command_text(name: str) -> str:
+def unknown_command_text(name: str, meant: str | None = None) -> str:
+    if meant:
+        return (f"「/{name}」というコマンドはありません。/{meant} のことですか？"
+                f"そうであれば /{meant} で送り直してください。")
     return (f"「/{name}」というコマンドはありません。"
             "使えるコマンドは /help で確認できます。")
 
@@ -155,7 +158,9 @@ class Dispatcher:
             ctx.args = target.args
             if target.handler is None:
                 if incoming.kind == "command":
-                    ctx.reply(unknown_command_text(target.name))
+                    meant = self.services.registry.suggest(target.name)
+                    ctx.reply(unknown_command_text(target.name, meant.name if meant else None),
+                              private=True)
                     ctx.emit("command.unknown", {"name": target.name[:50]}, event.stream_id)
                 continue
             try:

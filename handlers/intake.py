@@ -14,8 +14,9 @@ from store.events import NewEvent
 _INLINE_LIMIT = 2_000  # longer texts are scanned in a thread so acks stay fast
 
 
-async def scan_for_storage(text: str, guard: Any, key: bytes) -> tuple[str, list[dict]]:
-    """Return (redacted text, findings without raw values)."""
+async def scan_for_storage(text: str, guard: Any, key: bytes | None) -> tuple[str, list[dict]]:
+    """Return (redacted text, findings: kind and position, nothing of the value). An audit
+    hash is added only when a key was given from outside the data directory."""
     from handlers import pii
 
     if len(text) > _INLINE_LIMIT:
@@ -24,13 +25,15 @@ async def scan_for_storage(text: str, guard: Any, key: bytes) -> tuple[str, list
         findings = guard.scan(text)
     if not findings:
         return text, []
-    described = [{"type": f.type, "start": f.start, "end": f.end, "mask": pii.mask(text, f),
-                  "hash": pii.keyed_hash(text[f.start:f.end], key)} for f in findings]
+    described = [{"type": f.type, "start": f.start, "end": f.end} for f in pii.personal(findings)]
+    if key:
+        for item in described:
+            item["hash"] = pii.keyed_hash(text[item["start"]:item["end"]], key)
     return pii.redact(text, findings), described
 
 
 async def incoming_event(incoming: Incoming, *, registry: Registry, guard: Any | None,
-                         key: bytes, seal: Any | None = None) -> NewEvent:
+                         key: bytes | None, seal: Any | None = None) -> NewEvent:
     payload = incoming.to_payload()
     spec = registry.find(incoming.command) if incoming.kind == "command" and incoming.command else None
     if spec is not None and spec.sealed and seal is not None and incoming.text:

@@ -11,7 +11,8 @@ from handlers.messages import Incoming
 
 BOT_NAMES = ("@chonai", "@庁内ボット", "@ちょうないぼっと")
 HELP_WORDS = ("ヘルプ", "help", "へるぷ", "使い方")
-_COMMAND = re.compile(r"^[/／]([A-Za-zＡ-Ｚａ-ｚ_]+)(?:[\s\u3000]+(.*))?$", re.S)
+# The arguments may follow the name with no space at all (/draftあいさつ文 …), as people type.
+_COMMAND = re.compile(r"^[/／]([A-Za-zＡ-Ｚａ-ｚ_]+)(?:[\s\u3000]*(.*))?$", re.S)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def is_ai_bound(incoming: Incoming, registry: Registry) -> bool:
     if incoming.kind == "mention":
         return not is_help(incoming.text)
     if incoming.kind == "command" and incoming.command:
-        spec = registry.find(incoming.command)
+        # A mistyped AI command (/darft) is treated as the command it was meant to be.
+        spec = registry.find(incoming.command) or registry.suggest(incoming.command)
         return bool(spec and spec.ai_bound)
     return False
 

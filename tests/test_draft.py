@@ -39,7 +39,10 @@ async def test_prompt_with_personal_data_never_reaches_the_ai(drafting, ai, capl
     notice = await drafting.wait_for("general", "staff01", lambda m: "AI には送信していません" in m["text"])
     assert ai.requests == []
     assert notice["private_to"] == "staff01"
-    assert "090-****-2293" in notice["text"] and "氏名" in notice["text"]
+    assert "電話番号（" in notice["text"] and "氏名（" in notice["text"]
+    # Nothing of the value is shown: no digit group, no first character.
+    for part in ("090", "1234", "2293", "山", "太郎"):
+        assert part not in notice["text"].split("\n", 1)[1].split("個人情報を消して")[0]
     # The room shows the redacted request; others do not see the notice.
     shown = [m["text"] for m in await drafting.messages("general")]
     assert all(PHONE not in t and NAME not in t for t in shown)
@@ -58,6 +61,43 @@ async def test_prompt_with_personal_data_never_reaches_the_ai(drafting, ai, capl
     assert PHONE not in logs and NAME not in logs
     [blocked] = drafting.runtime.store.read(0, types=["draft.blocked"])
     assert blocked.payload["kinds"] == {"PERSON": 1, "PHONE": 1}
+
+
+async def test_nothing_of_a_blocked_value_reaches_the_disk_or_the_logs(start_bot, ai, caplog):
+    from stdnum.jp import in_ as individual_number
+
+    caplog.set_level(logging.DEBUG)
+    drafting = await start_bot(openai_base_url=ai.base_url, openai_api_key="sk-test", pii_key="")
+    my_number = "73194862051" + individual_number.calc_check_digit("73194862051")
+    prompt = (f"/draftメール文 マイナンバー{my_number} の KOBAYASHI Ren さん（携帯 090.7319.4862）"
+              "と 柏木千尋様への返信")
+    await drafting.say("general", "staff01", prompt)
+    notice = await drafting.wait_for("general", "staff01", lambda m: "AI には送信していません" in m["text"])
+    await drafting.settle()
+    assert ai.requests == []
+    data_dir = Path(drafting.runtime.settings.data_dir)
+    assert not (data_dir / "pii.key").exists()
+    stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    texts = [stored.decode("utf-8", "replace"), caplog.text, notice["text"]]
+    for part in (my_number, my_number[:4], my_number[-4:], "090.", ".7319.", ".4862", "7319.4862",
+                 "KOBAYASHI", "Ren さん", "柏木", "千尋", "****"):
+        assert not any(part in text for text in texts), part
+    [event] = drafting.runtime.store.read(0, types=["incoming.received"])
+    assert set(event.payload["pii"][0]) == {"type", "start", "end"}  # no hash without a key
+
+
+@pytest.mark.parametrize("typed", ["/draftメール文 山田太郎さんへの返信", "/draft\u3000メール文 山田太郎さんへの返信",
+                                   "/darft メール文 山田太郎さんへの返信"])
+async def test_commands_typed_as_people_type_them_pass_the_guard(drafting, ai, typed):
+    await drafting.say("general", "staff01", typed)
+    if typed.startswith("/darft"):
+        hint = await drafting.wait_for("general", "staff01", lambda m: "/draft のことですか" in m["text"])
+        assert hint["private_to"] == "staff01"
+    else:
+        await drafting.wait_for("general", "staff01", lambda m: "AI には送信していません" in m["text"])
+    await drafting.settle()
+    assert "山田".encode() not in raw_storage(drafting)
+    assert ai.requests == []
 
 
 async def test_someone_else_cannot_press_the_owner_buttons(drafting, ai):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.pii import Guard, keyed_hash, mask, redact, scan
+from handlers.pii import Guard, describe, keyed_hash, redact, scan
 
 SCORER = Path(__file__).resolve().parents[2] / "shared" / "pii" / "score.py"
 
@@ -70,14 +70,14 @@ def test_offsets_point_into_full_width_text():
     assert ("山本　美紀", "PERSON") in spans
 
 
-def test_redact_and_mask_hide_the_values():
+def test_redact_and_describe_reveal_nothing_of_the_value():
     text = "山田太郎さん（090-1234-2293）へ連絡"
     findings = scan(text)
     assert redact(text, findings) == "【氏名】さん（【電話番号】）へ連絡"
     phone = next(f for f in findings if f.type == "PHONE")
-    assert mask(text, phone) == "090-****-2293"
+    assert describe(phone) == "電話番号（8文字目から）"
     person = next(f for f in findings if f.type == "PERSON")
-    assert "太郎" not in mask(text, person)
+    assert describe(person) == "氏名（1文字目から）"
     assert keyed_hash("090-1234-2293", b"k") == keyed_hash("０９０－１２３４－２２９３", b"k")
     assert keyed_hash("090-1234-2293", b"k") != keyed_hash("090-1234-2293", b"other")
 
@@ -117,3 +117,45 @@ def test_cli_contract():
     assert first == {"id": "a", "spans": [{"start": 3, "end": 16, "type": "PHONE"}]}
     assert bad["spans"] == [] and "error" in bad
     assert third == {"id": "b", "spans": []}
+
+
+@pytest.mark.parametrize("text, value, kind", [
+    ("Dear Ms. Sato,", "Sato", "PERSON"),
+    ("KOBAYASHI Ren", "KOBAYASHI Ren", "PERSON"),
+    ("Ren Kobayashi will attend.", "Ren Kobayashi", "PERSON"),
+    ("Sender: Mio Kato <mio.kato@example.com>", "Mio Kato", "PERSON"),
+    ("Yours sincerely,\nHiroshi Yamamoto", "Hiroshi Yamamoto", "PERSON"),
+    ("振込先 普通 1234567 名義 ヤマダ タロウ", "ヤマダ タロウ", "PERSON"),
+    ("ふりがな：さとう はなこ", "さとう はなこ", "PERSON"),
+    ("フリガナ　タナカ　イチロウ", "タナカ　イチロウ", "PERSON"),
+    ("田中一郎弁護士に相談しました。", "田中一郎", "PERSON"),
+    ("送付先 西新宿2-8-1 山田方", "山田", "PERSON"),
+    ("高橋氏から連絡がありました。", "高橋", "PERSON"),
+    ("佐藤健太殿", "佐藤健太", "PERSON"),
+    ("陽翔くんが熱を出しました。", "陽翔", "PERSON"),
+    ("A棟にお住まいの中野様より苦情がありました。", "中野", "PERSON"),
+    ("問合せ：市民課 田村（内線2104）", "田村", "PERSON"),
+    ("河野デジタル相が視察しました。", "河野", "PERSON"),
+    ("住所はグリーンコーポ3階302号です。", "グリーンコーポ3階302号", "ADDRESS"),
+    ("マイナンバー123456789018", "123456789018", "MYNUMBER"),
+    ("マイナンバ-123456789018", "123456789018", "MYNUMBER"),
+    ("クレジットカードナンバー4111111111111111", "4111111111111111", "CARD"),
+    ("携帯 090.1234.5678", "090.1234.5678", "PHONE"),
+    ("携帯 ０９０・１２３４・５６７８", "０９０・１２３４・５６７８", "PHONE"),
+    ("自宅 03(1234)5678", "03(1234)5678", "PHONE"),
+    ("携帯０９０ー１２３４ー５６７８", "０９０ー１２３４ー５６７８", "PHONE"),
+])
+def test_spellings_people_really_write(text, value, kind):
+    assert (value, kind) in found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "マイナポータルで申請してください。", "港区の若葉台保育園で説明会を開きます。",
+    "千代田区役所で手続きできます。", "毎日ちゃんと確認してください。", "赤ちゃん訪問を実施します。",
+    "マスコットのみどりまるくんが登場します。", "松本（長野県）へ出張します。",
+    "The city office will be closed from December 29 to January 3.",
+    "Shin-Yokohama Station is near the ward office.",
+    "受付番号 2854 4587 5419 の申請は審査中です。",
+])
+def test_ordinary_text_stays_unflagged(text):
+    assert {kind for _, kind in found(text)} <= {"CORPORATE_NUMBER"}

@@ -1,6 +1,6 @@
 """The personal-information guard: finds names, addresses, birth dates, phone numbers, e-mail
 addresses, マイナンバー, postal codes, bank accounts, health-insurance and card numbers in
-Japanese text before it may go to an AI, and redacts or masks them.
+Japanese text before it may go to an AI, and redacts them.
 
 Detectors generalise from structure (dictionary parts of speech, formats, check digits and
 the words around a value), so organisation contact data — a ward office's number, a
@@ -104,20 +104,13 @@ def redact(text: str, findings: Iterable[Finding]) -> str:
     return "".join(out)
 
 
-def mask(text: str, finding: Finding) -> str:
-    """What the user is shown: enough to recognise the value, never the value itself."""
-    value = text[finding.start:finding.end]
-    if finding.type in ("PHONE", "CARD", "MYNUMBER", "BANK_ACCOUNT", "HEALTH_INSURANCE",
-                        "POSTAL_CODE"):
-        digits = [i for i, ch in enumerate(value) if fold(ch).isdigit() or ch in "〇一二三四五六七八九"]
-        keep = set(digits[:3] + digits[-4:]) if len(digits) > 8 else set(digits[-2:])
-        return "".join(ch if i in keep or i not in digits else "*" for i, ch in enumerate(value))
-    if finding.type == "EMAIL":
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}****@{domain}"
-    return f"{value[:1]}{'*' * min(8, max(1, len(value) - 1))}"
+def describe(finding: Finding) -> str:
+    """What a person is shown of a finding: its kind and where it is, nothing of the value."""
+    return f"{LABELS_JA.get(finding.type, finding.type)}（{finding.start + 1}文字目から）"
 
 
 def keyed_hash(value: str, key: bytes) -> str:
+    """An audit hash of a value; only ever keyed with a secret given from outside the data
+    directory (CHONAI_PII_KEY), so a copy of the data cannot be brute-forced back to values."""
     normalised = re.sub(r"\s", "", unicodedata.normalize("NFKC", value))
-    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()[:16]
+    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()

@@ -70,14 +70,16 @@ def emails(folded: str) -> Iterator[Span]:
 
 
 # -- phone numbers --------------------------------------------------------------------------
+# Separators people put between the groups: hyphens, spaces, dots and middle dots.
+_SEP = r"[- .・]"
 _PHONE = re.compile(
-    r"(?<![\d-])(?:"
-    r"\+81[- ]?\(?0?\d{1,4}\)?[- ]?\d{1,4}[- ]?\d{3,4}"          # international
-    r"|\(0\d{1,4}\)[- ]?\d{1,4}[- ]?\d{3,4}"                      # (03)1234-5678
-    r"|0\d{1,4}\(\d{1,4}\)\d{3,4}"                                # 070(4861)2378
-    r"|0\d{1,4}[- ]\d{1,4}[- ]\d{3,4}"                           # 03-1234-5678
-    r"|0[5789]0\d{8}|0[1-9]\d{8}"                                 # unbroken 10/11 digits
-    r")(?![\d-])")
+    r"(?<!\d)(?<!\d[-.・])(?:"
+    rf"\+81{_SEP}?\(?0?\d{{1,4}}\)?{_SEP}?\d{{1,4}}{_SEP}?\d{{3,4}}"     # international
+    rf"|\(0\d{{1,4}}\){_SEP}?\d{{1,4}}{_SEP}?\d{{3,4}}"                  # (03)1234-5678
+    r"|0\d{1,4}\(\d{1,4}\)\d{3,4}"                                  # 03(1234)5678
+    rf"|0\d{{1,4}}{_SEP}\d{{1,4}}{_SEP}\d{{3,4}}"                         # 03-1234-5678
+    r"|0[5789]0\d{8}|0[1-9]\d{8}"                                   # unbroken 10/11 digits
+    r")(?!\d)(?![-.・]\d)")
 _TOLL_FREE = ("0120", "0570", "0800", "0180", "0990")
 
 
@@ -104,7 +106,11 @@ def phones(digits: str, folded: str) -> Iterator[Span]:
 
 
 # -- numbers with check digits ----------------------------------------------------------------
-_GROUPED = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,15}(?![\d])")
+_GROUPED = re.compile(r"(?<!\d)(?<!\d-)\d(?:[-. ・]?\d){11,15}(?!\d)")
+
+
+_RECORD_NUMBERS = ("受付番号", "伝票番号", "納付番号", "整理番号", "管理番号", "申請番号", "請求番号",
+                   "注文番号", "契約番号", "文書番号", "番号札")
 
 
 def check_digit_numbers(digits_only_fold: str, folded: str) -> Iterator[Span]:
@@ -114,6 +120,8 @@ def check_digit_numbers(digits_only_fold: str, folded: str) -> Iterator[Span]:
         if before.endswith("+") or has_any(before[-8:], ("TEL", "Tel", "tel", "電話", "携帯", "FAX")):
             continue  # a phone number that happens to have twelve digits
         if len(number) == 12 and individual_number.is_valid(number):
+            if has_any(before[-10:], _RECORD_NUMBERS) and not has_any(before, ("個人番号", "マイナンバー")):
+                continue  # a 受付番号 that happens to pass the check digit
             yield match.start(), match.end(), "MYNUMBER"
         elif len(number) == 13 and corporate_number.is_valid(number) and "法人" in before:
             yield match.start(), match.end(), "CORPORATE_NUMBER"

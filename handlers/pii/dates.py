@@ -35,7 +35,7 @@ def birth_dates(folded: str) -> Iterator[Span]:
             birth_column = _column_of(line, "生年月日")
         for match in _DATE.finditer(line):
             start, end = offset + match.start(), offset + match.end()
-            before = line[max(0, match.start() - 14):match.start()]
+            before = line[max(0, match.start() - 20):match.start()]
             after = line[match.end():match.end() + 4]
             if any(word in before[-6:] for word in _NOT_BIRTH_BEFORE):
                 continue

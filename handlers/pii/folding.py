@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import unicodedata
 
-_DASHES = "‐‑‒–—―−－ーｰ─━"
+_DASHES = "‐‑‒–—―−－─━"
+_LONG_VOWELS = "ーｰ"  # a dash between digits (090ー1234), a long vowel after kana (ナンバー)
 _KANJI_DIGITS = {"〇": "0", "○": "0", "一": "1", "二": "2", "三": "3", "四": "4", "五": "5",
                  "六": "6", "七": "7", "八": "8", "九": "9"}
 
@@ -20,8 +21,16 @@ def _char(ch: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Full-width to ASCII, every dash to '-', ideographic space to ' '; length kept."""
-    return "".join(_char(ch) for ch in text)
+    """Full-width to ASCII, every dash to '-', ideographic space to ' '; length kept. The
+    long-vowel mark is a dash only after a digit: マイナンバー123… keeps its ー."""
+    out = []
+    for ch in text:
+        if ch in _LONG_VOWELS:
+            previous = out[-1] if out else ""
+            out.append("-" if previous.isdigit() or previous in _KANJI_DIGITS else ch)
+        else:
+            out.append(_char(ch))
+    return "".join(out)
 
 
 def digits_view(folded: str) -> str:

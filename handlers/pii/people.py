@@ -9,30 +9,32 @@ import re
 from collections.abc import Iterable, Iterator
 
 from handlers.japanese import tokenizer
+from handlers.pii import romaji
 
 Span = tuple[int, int, str]
 
 HONORIFICS = ("様", "さま", "さん", "氏", "くん", "君", "ちゃん", "殿", "先生", "課長", "部長",
               "係長", "主任", "主査", "室長", "所長", "局長", "次長", "補佐", "参事", "主事",
               "社長", "会長", "議員", "委員", "教諭", "医師", "看護師", "保健師", "市長", "副市長",
-              "区長", "町長", "村長", "知事", "副知事", "教育長", "理事", "監督", "選手")
+              "区長", "町長", "村長", "知事", "副知事", "教育長", "理事", "監督", "選手",
+              "弁護士", "司法書士", "行政書士", "税理士", "社会保険労務士", "教授", "准教授",
+              "院長", "園長", "校長", "館長", "議長", "首相", "総理", "大臣", "長官", "市議",
+              "区議", "県議", "都議", "宛", "殿", "外相", "法相", "財務相", "防衛相", "文科相", "厚労相",
+              "経産相", "農相", "国交相", "環境相")
+# Titles that are also the start of common words (方法, 君臨, 相談): only the whole token counts.
+EXACT_TITLES = ("方", "君")
 LABELS = ("氏名", "名前", "お名前", "児童氏名", "保護者", "相談者", "申請者", "申込者", "差出人",
           "名義", "担当者", "担当", "通報者", "届出人", "世帯主", "本人", "妻", "夫", "長男",
           "長女", "次男", "次女", "父", "母")
 _COMPANY = ("株式会社", "有限会社", "合同会社", "社団法人", "財団法人", "(株)", "（株）")
 _PLACE_SUFFIXES = ("川", "山", "町", "村", "市", "区", "県", "駅", "橋", "池", "湖", "島", "谷",
                    "沢", "台", "丘", "通", "寺", "宮", "線", "港", "坂", "原", "野", "店", "館")
+_ORG_ENDINGS = ("市", "区", "町", "村", "県", "都", "府", "道", "社", "会", "店", "館", "院", "園",
+                "校", "所", "局", "署", "庁", "省", "部", "課", "係", "組", "団", "協会", "銀行")
+_CONTACT_IN_BRACKETS = ("内線", "電話", "TEL", "Tel", "携帯", "直通", "担当", "メール", "ふりがな")
 _PARTICLES = ("は", "が", "に", "の", "も", "と", "へ", "から", "より", "まで", "です", "さん")
 _CLOSE_AFTER = ("です", "と申し", "と言い", "より", "から", "が", "は", "の", "に", "へ", "を", "と",
                 "も", "（", "(", "、", ",", "。", " ", "\u3000", "\n", ")", "）", "：", ":")
-_ROMAJI_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr)\.?\s+([A-Z][A-Za-z]+(?:\s+[A-Z][A-Za-z]+)?)")
-_ROMAJI_LABEL = re.compile(
-    r"(?:Applicant|Name|Contact|申請者|名義|氏名)\s*(?:は|：|:)?\s*"
-    r"([A-Z][A-Za-z]+(?:[ \u3000][A-Z][A-Za-z]+){1,2})")
-_ROMAJI_HONORIFIC = re.compile(r"([A-Z][A-Za-z]+(?:[ \u3000][A-Z][A-Za-z]+){0,2})(?=\s*(?:さん|様|氏))")
-
-
-
 class _Token:
     __slots__ = ("surface", "start", "end", "pos")
 
@@ -134,6 +136,13 @@ def people(text: str, gazetteer: Iterable[str] = ()) -> Iterator[Span]:
                 yield token.start, token.end, "PERSON"
                 i += 1
                 continue
+        elif token.pos[1] == "固有名詞" and token.pos[2] != "人名" \
+                and not token.surface.endswith(_ORG_ENDINGS) and _place_as_surname(tokens, i):
+            # 中野様, 千葉　陽菜: a surname the dictionary knows as a place.
+            end = _place_as_surname(tokens, i)
+            yield token.start, end, "PERSON"
+            i += 1
+            continue
         elif token.name_part or _katakana_name(token):
             j = i
             while j + 2 < n and tokens[j + 1].surface in ("・", "･", "=") and _katakana_name(tokens[j + 2]):
@@ -147,9 +156,27 @@ def people(text: str, gazetteer: Iterable[str] = ()) -> Iterator[Span]:
                 i = j + 1
                 continue
         i += 1
-    yield from _romaji(text)
+    yield from romaji.names(text)
     yield from _kana_after_label(text)
     yield from _gazetteer(text, gazetteer)
+
+
+def _place_as_surname(tokens: list[_Token], i: int) -> int:
+    """Where the name ends if the place-like token i is used as a surname, else 0: before a
+    title (関様, 中野さん), or before a given name the dictionary knows (千葉　陽菜)."""
+    token = tokens[i]
+    nxt = _next_word(tokens, i + 1)
+    if nxt is None:
+        return 0
+    if nxt.surface in ("様", "さん", "さま", "氏", "殿", "先生", "くん", "ちゃん") or (
+            len(token.surface) >= 2 and _honorific_next(tokens, i + 1)
+            and nxt.surface not in ("方", "相")):
+        return token.end
+    j = i + 2 if nxt.blank and len(nxt.surface) == 1 else i + 1
+    given = _next_word(tokens, j)
+    if given is not None and given.pos[2:4] == ("人名", "名") and _ends_person(tokens, j + 1, ""):
+        return given.end
+    return 0
 
 
 def _common_word_start(surname: _Token, given: _Token) -> bool:
@@ -166,7 +193,14 @@ def _alone(tokens: list[_Token], i: int) -> bool:
     if len(token.surface) < 2:
         return False
     nxt = _next_word(tokens, i + 1)
-    return nxt is None or nxt.surface.startswith(_PARTICLES) or nxt.surface in ("、", "。", "\n")
+    if nxt is not None and nxt.surface in ("（", "("):
+        # 田村（内線2104）, 高橋（たかはし）, 森（45）: not 松本（長野県）
+        inside = _next_word(tokens, i + 2)
+        return inside is not None and (inside.surface.startswith(_CONTACT_IN_BRACKETS)
+                                       or inside.pos[1] == "数詞"
+                                       or bool(re.fullmatch(r"[\u3041-\u3096]+", inside.surface)))
+    return nxt is None or nxt.surface.startswith(_PARTICLES) or \
+        nxt.surface in ("、", "。", "\n") or nxt.blank
 
 
 def _katakana_name(token: _Token) -> bool:
@@ -175,8 +209,17 @@ def _katakana_name(token: _Token) -> bool:
 
 def _honorific_next(tokens: list[_Token], i: int) -> bool:
     nxt = _next_word(tokens, i)
-    return nxt is not None and any(nxt.surface == h or nxt.surface.startswith(h)
-                                   for h in HONORIFICS) and nxt.surface not in ("さんご", "様式")
+    if nxt is None:
+        return False
+    if nxt.surface in EXACT_TITLES:
+        return True
+    # A minister's title: 河野デジタル相, 山田外相.
+    after = _next_word(tokens, i + 1)
+    if after is not None and after.surface == "相" and after.pos[0] == "接尾辞" \
+            and re.fullmatch(r"[\u30a1-\u30faー]{2,8}|[\u4e00-\u9fff]{1,3}", nxt.surface):
+        return True
+    return any(nxt.surface == h or nxt.surface.startswith(h)
+               for h in HONORIFICS) and nxt.surface not in ("さんご", "様式", "様子")
 
 
 def _label_before(text: str, start: int) -> bool:
@@ -189,20 +232,38 @@ def _contact_after(text: str, end: int) -> bool:
     return bool(re.match(r"\s*[（(][^）)]*[@＠]", after)) or after.startswith(("です。", "と申します"))
 
 
+_KANA = r"(?:[\u30a1-\u30faー]{2,10}(?:[ \u3000][\u30a1-\u30faー]{1,10})?" \
+        r"|[\u3041-\u3096ー]{2,8}[ \u3000][\u3041-\u3096ー]{1,8}(?![\u3041-\u3096]))"
 _KANA_NAME = re.compile(
-    r"(?:名義|氏名|フリガナ|ふりがな|カナ)(?:は|：|:|\s)*"
-    r"([\u30a1-\u30faー]{2,10}(?:[ \u3000][\u30a1-\u30faー]{1,10})?)")
+    r"(?:口座名義|名義人|名義|氏名|フリガナ|ふりがな|カナ|よみがな|読み仮名|よみ|ヨミ)"
+    rf"(?:は|：|:|\s|[（(])*({_KANA})")
+_KANA_BEFORE = re.compile(
+    rf"(?<![\u30a1-\u30faー])([\u30a1-\u30faー]{{2,10}}[ \u3000][\u30a1-\u30faー]{{1,10}})"
+    r"(?=\s*(?:名義|様|さん|氏|殿))")
+# A child's given name alone before くん / ちゃん (陽翔くん, ゆいちゃん); kinship words and
+# mascots (みどりまるくん: longer than a given name) are not names.
+_CHILD = re.compile(r"(?<![\u3041-\u3096])([\u3041-\u3096]{2,4})(?=くん|ちゃん(?!と))"
+                    r"|([\u4e00-\u9fff々]{1,3})(?=くん|ちゃん(?!と))")
+_NOT_CHILD = ("赤", "お", "婆", "爺", "兄", "姉", "坊", "嬢", "孫", "父", "母", "いつも", "もっと")
+_RELATIONS = ("長男", "長女", "次男", "次女", "三男", "三女", "孫", "息子", "娘", "児童", "生徒")
 
 
 def _kana_after_label(text: str) -> Iterator[Span]:
     for match in _KANA_NAME.finditer(text):
         yield match.start(1), match.end(1), "PERSON"
-
-
-def _romaji(text: str) -> Iterator[Span]:
-    for pattern in (_ROMAJI_TITLE, _ROMAJI_LABEL, _ROMAJI_HONORIFIC):
-        for match in pattern.finditer(text):
-            yield match.start(1), match.end(1), "PERSON"
+    for match in _KANA_BEFORE.finditer(text):
+        yield match.start(1), match.end(1), "PERSON"
+    for match in _CHILD.finditer(text):
+        group = 1 if match.group(1) else 2
+        start, end = match.span(group)
+        value = match.group(group)
+        for relation in _RELATIONS:
+            if value.startswith(relation) and len(value) > len(relation):
+                start += len(relation)
+                value = value[len(relation):]
+        if value.startswith(_NOT_CHILD) or value in _RELATIONS:
+            continue
+        yield start, end, "PERSON"
 
 
 def _gazetteer(text: str, names: Iterable[str]) -> Iterator[Span]:

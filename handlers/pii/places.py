@@ -41,7 +41,24 @@ def _start_of_place(folded: str, end: int) -> int:
     return i
 
 
+_NAME_CHARS = r"[\u30a1-\u30faー\u4e00-\u9fff々A-Za-z]"
+# A home given as only a building and a room (グリーンコーポ3階302号, 桜荘 2-105号室).
+_BUILDING_ROOM = re.compile(
+    rf"{_NAME_CHARS}{{0,12}}(?:荘|ハイツ|コーポ|マンション|アパート|レジデンス|メゾン|パレス|ヒルズ|"
+    rf"ハウス|コート|テラス|ガーデン|団地|住宅|寮|シャトー|カーサ|グランド){_NAME_CHARS}{{0,8}}"
+    r"\s*(?:[A-Z]棟|\d{1,2}号棟|\d{1,2}棟)?\s*(?:\d{1,2}階)?\s*(?:\d{1,2}-)?\d{1,4}号室?")
+
+
+def _building_rooms(folded: str) -> Iterator[Span]:
+    for match in _BUILDING_ROOM.finditer(folded):
+        before = folded[max(0, match.start() - 12):match.start()]
+        if any(w in before for w in _VENUE_BEFORE) or "市営" in match.group(0)[:4] and "号室" not in match.group(0):
+            continue
+        yield match.start(), match.end(), "ADDRESS"
+
+
 def addresses(folded: str) -> Iterator[Span]:
+    yield from _building_rooms(folded)
     for match in _BLOCK.finditer(folded):
         start = _start_of_place(folded, match.start())
         name = folded[start:match.start()]
