@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from handlers.retrieval.index import Retriever, Viewer  # noqa: E402
 from store.db import make_engine  # noqa: E402
+from handlers.retrieval.tokens import terms  # noqa: E402
 from store.documents import DocumentsProjection  # noqa: E402
 from store.events import EventStore, NewEvent  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
@@ -64,7 +65,7 @@ def main() -> None:
     upgrade(engine)
     asyncio.run(fill(engine, args.passages))
     started = time.perf_counter()
-    catch_up(engine, DocumentsProjection(), batch=20)
+    catch_up(engine, DocumentsProjection(terms), batch=20)
     tokenised = time.perf_counter() - started
     retriever = Retriever(engine)
     started = time.perf_counter()

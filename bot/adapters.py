@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
-from handlers.messages import BadInput, Outbound
+from handlers.messages import Outbound
 
 
 class RetryAfter(Exception):
@@ -34,17 +33,6 @@ class Adapter(Protocol):
 
     async def lookup(self, job_id: int, out: Outbound) -> dict[str, Any] | None:
         """After a crash mid-send: the platform's reference if the post did arrive."""
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    """An inbound body that must be one JSON object; BadInput says what was wrong otherwise."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadInput("JSON の形式が正しくありません。") from None
-    if not isinstance(data, dict):
-        raise BadInput("JSON オブジェクトを送ってください。")
-    return data
 
 
 def mount(app, runtime, adapter, path: str, handler) -> None:

@@ -59,7 +59,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
     runtime = runtime or Runtime(settings)
-    app = web.Application(middlewares=[guard_errors], client_max_size=MAX_BODY)
+    from bot import browser
+
+    app = web.Application(middlewares=[guard_errors, browser.middleware(settings)],
+                          client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

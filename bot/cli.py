@@ -12,13 +12,9 @@ from bot import config
 
 
 def _engine(settings: config.Settings, migrate: bool = True):
-    from store.db import make_engine
-    from store.migrate import upgrade
+    from commands.cli_support import engine_for
 
-    engine = make_engine(config.database_url(settings))
-    if migrate:
-        upgrade(engine)
-    return engine
+    return engine_for(settings, migrate)
 
 
 def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -101,25 +97,6 @@ def cmd_pii_scan(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
-def read_input(name: str) -> bytes | None:
-    """The bytes of a file to import, or None after saying (in Japanese) that it is missing."""
-    from pathlib import Path
-
-    path = Path(name)
-    if not path.is_file():
-        print(f"{path}: ファイルが見つかりません。", file=sys.stderr)
-        return None
-    return path.read_bytes()
-
-
-def refused(errors: list[str], what: str = "取り込めませんでした") -> int:
-    """Print line-numbered errors of a refused import; nothing was changed."""
-    print(f"{what}（何も変更していません）:", file=sys.stderr)
-    for line in errors:
-        print(f"  {line}", file=sys.stderr)
-    return 1
-
-
 Command = Callable[[argparse.Namespace, config.Settings], int]
 
 
@@ -146,9 +123,85 @@ def parser() -> argparse.ArgumentParser:
     pii_sub = pii.add_subparsers(dest="pii_command", metavar="ACTION")
     add("scan", cmd_pii_scan, "JSON lines {id,text} on stdin → {id,spans} on stdout",
         parent=pii_sub)
-    for extend in _extensions():
-        extend(sub, add)
+    added = {extend.__module__: extend(sub, add) for extend in _extensions()}
+    add_staff_platform_commands(added["commands.staff"], add)
     return top
+
+
+def add_staff_platform_commands(staff_sub, add) -> None:  # noqa: ANN001
+    """`chonai staff token|revoke|sync`: sign-in for the talk room and Slack's users.list."""
+    p = add("token", cmd_staff_token, "print a one-time talk-room sign-in link for USER "
+            "(staff in the directory only)", parent=staff_sub)
+    p.add_argument("user")
+    p.add_argument("--base-url", help="the address staff open (default http://HOST:PORT)")
+    p = add("revoke", cmd_staff_revoke, "end every talk-room session of USER issued so far",
+            parent=staff_sub)
+    p.add_argument("user")
+    add("sync", cmd_staff_sync, "update the directory from Slack's users.list (departments and "
+        "roles from the CSV are kept)", parent=staff_sub)
+
+
+def cmd_staff_token(args: argparse.Namespace, settings: config.Settings) -> int:
+    from bot import signin
+    from store.staff import find_person
+
+    engine = _engine(settings)
+    if find_person(engine, "local", args.user) is None:
+        print(f"「{args.user}」は職員名簿にいません。先に chonai staff import で登録してください。",
+              file=sys.stderr)
+        return 1
+    base = (args.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    print(f"{base}/signin?code={signin.one_time_code(settings, args.user)}")
+    print(f"（このリンクは {signin.CODE_SECONDS // 60} 分以内に一度だけ使えます。開くとサインインし、"
+          f"{signin.session_days(settings):g} 日間有効です）", file=sys.stderr)
+    if not signin.required(settings):
+        print("（127.0.0.1 で待ち受けている間はサインイン不要です）", file=sys.stderr)
+    return 0
+
+
+def cmd_staff_revoke(args: argparse.Namespace, settings: config.Settings) -> int:
+    import asyncio
+    import time
+
+    from bot import signin
+    from store.events import EventStore, NewEvent
+
+    async def revoke() -> None:
+        store = EventStore(_engine(settings))
+        await store.start()
+        try:
+            await store.append(NewEvent("signin.revoked", signin.revocation_stream(args.user),
+                                        {"user": args.user, "before": int(time.time())},
+                                        actor="cli", platform="cli"))
+        finally:
+            await store.stop()
+
+    asyncio.run(revoke())
+    print(f"{args.user} さんのサインインをすべて無効にしました。再び使うには新しいリンクを発行してください。")
+    return 0
+
+
+def cmd_staff_sync(args: argparse.Namespace, settings: config.Settings) -> int:
+    import asyncio
+
+    from bot.slack import SyncRefused, sync_staff
+
+    if not settings.slack_bot_token:
+        print("SLACK_BOT_TOKEN を設定してから実行してください。", file=sys.stderr)
+        return 2
+    try:
+        total, added = asyncio.run(sync_staff(settings, _engine(settings)))
+    except SyncRefused:
+        print("Slack から利用者が一人も返らなかったか、同時に名簿が更新され続けたため、"
+              "名簿は変更していません。トークンを確認して、もう一度実行してください。",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 — Slack or the network refused: nothing changed
+        print(f"Slack の利用者一覧を読めませんでした（名簿は変更していません）: "
+              f"{type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"Slack の利用者一覧で職員名簿を更新しました（{total} 人、うち新規 {added} 人）。")
+    return 0
 
 
 def _extensions() -> list:

@@ -19,7 +19,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.adapters import DeliveryError, RetryAfter, json_object, mount
+from bot.adapters import DeliveryError, RetryAfter, mount
+from bot.inbound import json_object, refuse, refuse_bad_input, same_signature
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -105,12 +106,12 @@ class LineWorks:
         body = await request.read()
         given = request.headers.get("X-WORKS-Signature", "")
         if request.headers.get("X-WORKS-BotId") != self.bot_id or \
-                not hmac.compare_digest(signature(self.secret, body), given):
-            return web.json_response({"error": "署名またはボット ID が正しくありません。"}, status=401)
+                not same_signature(signature(self.secret, body), given):
+            return refuse(request, 401, "signature", "署名またはボット ID が正しくありません。")
         try:
             incoming = to_incoming(json_object(body), body)
         except BadInput as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return refuse_bad_input(request, exc)
         if incoming is not None:
             await self.runtime.accept(incoming)
         return web.json_response({"ok": True})

@@ -4,13 +4,17 @@ and its adapter. Direct messages are rooms named `dm:{user}`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import secrets
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
+from bot import signin
+from bot.inbound import MAX_FIELD, count, json_object, refuse_bad_input
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -20,38 +24,53 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "local"
 BOT_USER = "chonai"
-_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+BOT_NAMES = frozenset({BOT_USER, "庁内ボット", "@chonai", "bot", "system"})
+_NAME = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]{1,200}$")
 
 
 def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def read_json(request: web.Request, fields: tuple[str, ...]) -> dict[str, str]:
+async def read_json(request: web.Request, fields: tuple[str, ...]) -> dict[str, Any]:
     """The request's JSON object with the named string fields, or a 4xx with a clear message."""
     try:
-        body = await request.json()
+        raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        count(request, "too_large")
         raise web.HTTPRequestEntityTooLarge(
             max_size=request.client_max_size, actual_size=request.content_length or 0,
             text='{"error": "送信データが大きすぎます（1MB まで）。"}',
             content_type="application/json") from None
-    except Exception:
-        raise web.HTTPBadRequest(text='{"error": "JSON の形式が正しくありません。"}',
-                                 content_type="application/json") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "JSON オブジェクトを送ってください。"}',
-                                 content_type="application/json")
+    try:
+        body = json_object(raw)
+    except BadInput as exc:
+        raise _http_error(request, exc) from None
     missing = [f for f in fields if not isinstance(body.get(f), str) or not body[f].strip()]
     if missing:
+        count(request, "poison_input")
         raise web.HTTPBadRequest(
-            text='{"error": "必要な項目がありません: ' + ", ".join(missing) + '"}',
-            content_type="application/json")
+            text=json.dumps({"error": "必要な項目がありません: " + ", ".join(missing)},
+                            ensure_ascii=False), content_type="application/json")
     return body
+
+
+def _http_error(request: web.Request, exc: BadInput) -> web.HTTPException:
+    response = refuse_bad_input(request, exc)
+    error_class = web.HTTPRequestEntityTooLarge if response.status == 413 else web.HTTPBadRequest
+    if error_class is web.HTTPRequestEntityTooLarge:
+        return error_class(max_size=MAX_FIELD, actual_size=0, text=response.text,
+                           content_type="application/json")
+    return error_class(text=response.text, content_type="application/json")
 
 
 def valid_name(value: str) -> bool:
     return bool(_NAME.match(value))
+
+
+def _json_error(error_class: type[web.HTTPException], message: str) -> web.HTTPException:
+    return error_class(text=json.dumps({"error": message}, ensure_ascii=False),
+                       content_type="application/json")
 
 
 class LocalRoom:
@@ -63,23 +82,39 @@ class LocalRoom:
         self.runtime = runtime
         self.engine = runtime.engine
 
-    def signed_in(self, request: web.Request, claimed: str | None) -> str | None:
-        """Who is asking. On loopback the page's chosen user is trusted; beyond it the token
-        decides, and acting as someone else is refused (403)."""
-        from bot import signin
-
+    async def speaker(self, request: web.Request, claimed: str | None) -> str | None:
+        """Who is asking. On loopback the page's chosen user is taken (but never the bot's own
+        name); beyond it the session token decides, and acting as someone else is refused."""
         if not signin.required(self.runtime.settings):
-            return claimed
+            if claimed is None:
+                return None
+            user = claimed.strip()
+            if not valid_name(user) or user.lower() in BOT_NAMES:
+                count(request, "identity")
+                raise _json_error(web.HTTPForbidden, "その利用者名では操作できません。")
+            return user
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else request.cookies.get("chonai_token")
-        user = signin.user_of(self.runtime.settings, token)
-        if user is None:
-            raise web.HTTPUnauthorized(text='{"error": "サインインしてください（chonai staff token で発行したトークン）。"}',
-                                       content_type="application/json")
-        if claimed is not None and claimed.strip() != user:
-            raise web.HTTPForbidden(text='{"error": "ほかの利用者としては操作できません。"}',
-                                    content_type="application/json")
+        token = header[7:] if header.startswith("Bearer ") else request.cookies.get(signin.COOKIE)
+        claims = signin.session_claims(self.runtime.settings, token)
+        if claims is not None:
+            history = await asyncio.to_thread(self.runtime.store.stream,
+                                              signin.revocation_stream(claims["u"]))
+            if signin.revoked(history, claims["iat"]):
+                claims = None
+        if claims is None:
+            count(request, "signin")
+            raise _json_error(web.HTTPUnauthorized,
+                              "サインインしてください（管理者が chonai staff token で発行するリンクを開きます）。")
+        user = claims["u"]
+        if claimed is not None and claimed.strip() not in ("", user):
+            count(request, "identity")
+            raise _json_error(web.HTTPForbidden, "ほかの利用者としては操作できません。")
         return user
+
+    @staticmethod
+    def own_room(room: str, user: str | None) -> bool:
+        """A dm: room is its owner's alone (the bot writes there through the outbox)."""
+        return not room.startswith("dm:") or room[3:] == user
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.page)
@@ -88,27 +123,57 @@ class LocalRoom:
         app.router.add_post("/api/rooms/{room}/messages", self.post_message)
         app.router.add_post("/api/rooms/{room}/actions", self.post_action)
         app.router.add_post("/api/rooms/{room}/read", self.post_read)
+        app.router.add_get("/api/me", self.me)
+        app.router.add_get("/signin", self.sign_in)
 
     # -- HTTP ------------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:
         html = resources.files("bot").joinpath("static/index.html").read_text("utf-8")
-        response = web.Response(text=html, content_type="text/html",
-                            headers={"Content-Security-Policy": "default-src 'self'; "
-                                     "style-src 'self' 'unsafe-inline'; script-src 'self' "
-                                     "'unsafe-inline'; img-src 'self' data:"})
-        if token := request.query.get("token"):  # a sign-in link: keep the token as a cookie
-            response.set_cookie("chonai_token", token, httponly=True, samesite="Strict")
+        return web.Response(text=html, content_type="text/html")
+
+    async def me(self, request: web.Request) -> web.Response:
+        """Who the page acts as: the signed-in person beyond loopback; on loopback, chosen."""
+        if not signin.required(self.runtime.settings):
+            return web.json_response({"signin": False, "user": None})
+        return web.json_response({"signin": True, "user": await self.speaker(request, None)})
+
+    async def sign_in(self, request: web.Request) -> web.Response:
+        """Exchange a one-time link's code for the session cookie, then leave the URL."""
+        settings = self.runtime.settings
+        claims = signin.open_code(settings, request.query.get("code"))
+        if claims is not None:
+            from store.events import NewEvent
+
+            nonce = secrets.token_hex(8)
+            [used] = await self.runtime.store.append(NewEvent(
+                "signin.code_used", signin.revocation_stream(claims["u"]),
+                {"user": claims["u"], "nonce": nonce}, actor=claims["u"], platform=PLATFORM,
+                idempotency_key=f"signin:code:{claims['jti']}"))
+            if used.payload.get("nonce") != nonce:
+                claims = None  # a link works once
+        if claims is None:
+            count(request, "signin")
+            return web.Response(status=401, content_type="text/html", charset="utf-8",
+                                text="<!doctype html><meta charset=utf-8><p>このサインイン用リンクは使えません"
+                                     "（期限切れか、使用済みです）。管理者に新しいリンクを依頼してください。</p>")
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(signin.COOKIE, signin.issue(settings, claims["u"]), httponly=True,
+                            samesite="Strict", secure=request.secure, path="/",
+                            max_age=int(signin.session_days(settings) * 86400))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     async def list_rooms(self, request: web.Request) -> web.Response:
-        user = self.signed_in(request, request.query.get("user"))
+        user = await self.speaker(request, request.query.get("user"))
         found = await asyncio.to_thread(rooms.rooms, self.engine, user)
         return web.json_response({"rooms": found})
 
     async def list_messages(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
-        user = self.signed_in(request, request.query.get("user") or None)
-        if room.startswith("dm:") and user != room[3:]:
+        user = await self.speaker(request, request.query.get("user") or None)
+        if not self.own_room(room, user):
+            count(request, "identity")
             return error(403, "ほかの人のダイレクトメッセージは表示できません。")
         messages = await asyncio.to_thread(rooms.list_messages, self.engine, room, user=user)
         return web.json_response({"room": room, "messages": messages})
@@ -116,9 +181,12 @@ class LocalRoom:
     async def post_message(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "text"))
-        user, text = self.signed_in(request, body["user"]).strip(), body["text"]
-        if not valid_name(room) or not valid_name(user):
-            return error(400, "ルーム名または利用者名が正しくありません。")
+        user, text = await self.speaker(request, body["user"]), body["text"]
+        if not valid_name(room):
+            return error(400, "ルーム名が正しくありません。")
+        if not self.own_room(room, user):
+            count(request, "identity")
+            return error(403, "ほかの人のダイレクトメッセージには書き込めません。")
         if len(text) > MAX_TEXT:
             return error(413, f"メッセージが長すぎます（{MAX_TEXT:,}文字まで）。分けて送ってください。")
         message_id = rooms.new_id()
@@ -147,11 +215,12 @@ class LocalRoom:
     async def post_action(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "message_id", "action_id"))
-        self.signed_in(request, body["user"])
+        user = await self.speaker(request, body["user"])
         message = await asyncio.to_thread(rooms.get_message, self.engine, body["message_id"])
         if message is None or message["room"] != room:
             return error(404, "そのメッセージは見つかりません。")
-        if message["private_to"] not in (None, body["user"]):
+        if message["private_to"] not in (None, user) or not self.own_room(room, user):
+            count(request, "identity")
             return error(403, "このボタンは操作できません。")
         value = body.get("value", "")
         if not isinstance(value, str):
@@ -161,7 +230,7 @@ class LocalRoom:
         if button is None:
             return error(400, "そのボタンはこのメッセージにありません。")
         client_id = body.get("client_id") if isinstance(body.get("client_id"), str) else None
-        incoming = Incoming(platform=PLATFORM, kind="action", user=body["user"].strip(),
+        incoming = Incoming(platform=PLATFORM, kind="action", user=user,
                             room=room, delivery_id=client_id or rooms.new_id(),
                             action_id=body["action_id"], value=value or button.get("value", ""),
                             message_id=message["id"], thread=message.get("thread"),
@@ -172,10 +241,13 @@ class LocalRoom:
     async def post_read(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "message_id"))
-        user = self.signed_in(request, body["user"]).strip()
+        user = await self.speaker(request, body["user"])
         message = await asyncio.to_thread(rooms.get_message, self.engine, body["message_id"])
         if message is None or message["room"] != room:
             return error(404, "そのメッセージは見つかりません。")
+        if not self.own_room(room, user):
+            count(request, "identity")
+            return error(403, "ほかの人のダイレクトメッセージは既読にできません。")
         first = await asyncio.to_thread(rooms.mark_read, self.engine, message["id"], user)
         if first and message["user"] == BOT_USER and message.get("ref"):
             # Bot posts with a ref (broadcasts) count 既読 in the log, LoGo-style.

@@ -18,6 +18,9 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.outbox_backlog = Gauge("chonai_outbox_backlog", "Posts waiting to be delivered",
                                     registry=self.registry)
+        self.refused = Counter("chonai_refused", "Requests refused, by reason (cross-site, "
+                               "host, signature, poison input, identity…)", ["reason"],
+                               registry=self.registry)
         self.pii_blocks = Counter("chonai_pii_blocks", "Prompts blocked by the PII guard",
                                   ["type"], registry=self.registry)
 

@@ -26,8 +26,11 @@ def verify(secret: str, request_headers: Mapping[str, str], body: bytes,
            now: float | None = None) -> bool:
     timestamp = request_headers.get("X-Chonai-Timestamp", "")
     given = request_headers.get("X-Chonai-Signature", "")
-    if not secret or not timestamp.isdigit():
+    if not secret or not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return False
     if abs((now if now is not None else time.time()) - int(timestamp)) > TOLERANCE:
         return False
-    return hmac.compare_digest(signature(secret, timestamp, body), given)
+    try:  # a non-ASCII header is a wrong signature, not a TypeError
+        return hmac.compare_digest(signature(secret, timestamp, body).encode(), given.encode("ascii"))
+    except UnicodeEncodeError:
+        return False

@@ -34,6 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.inbound import check_strings, refuse, refuse_bad_input
 from bot.slack_blocks import our_action_id, ref_from_block, unescape
 from bot.slack_outbound import SlackAdapter, setting
 from handlers.messages import BadInput, Incoming
@@ -176,6 +177,9 @@ def fixed_authorize(token: str):  # noqa: ANN201
     return authorize
 
 
+_SIGNED_HEADERS = ("X-Slack-Signature", "X-Slack-Request-Timestamp")
+
+
 class SlackInbound:
     """Records each request in the log, then acks; the dispatcher does the work later."""
 
@@ -257,16 +261,21 @@ class SlackInbound:
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return web.json_response({"error": "malformed body"}, status=400)
-        if self.verifier is not None and not self.verifier.is_valid_request(body, dict(headers)):
-            return web.json_response({"error": "invalid signature"}, status=401)
+            return refuse(request, 400, "poison_input", "malformed body")
+        if self.verifier is not None and not (
+                all(headers.get(h, "").isascii() for h in _SIGNED_HEADERS)
+                and self.verifier.is_valid_request(body, dict(headers))):
+            return refuse(request, 401, "signature", "invalid signature")
         try:
             bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
                                             headers=headers)
-        except Exception:  # noqa: BLE001 — bodies that do not parse
-            return web.json_response({"error": "malformed body"}, status=400)
+            check_strings(bolt_request.body)
+        except BadInput as exc:
+            return refuse_bad_input(request, exc)
+        except Exception:  # noqa: BLE001 — bodies that do not parse (or nest too deep)
+            return refuse(request, 400, "poison_input", "malformed body")
         if not well_formed(bolt_request.body):
-            return web.json_response({"error": "malformed body"}, status=400)
+            return refuse(request, 400, "poison_input", "malformed body")
         response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
@@ -324,6 +333,7 @@ def attach(app: web.Application, runtime: Any) -> None:
     adapter = SlackAdapter(settings, runtime.engine, runtime.services.get("coordination"),
                            token=settings.slack_bot_token, api_url=api_url(settings))
     runtime.add_adapter(adapter)
+    runtime.services.features["staff_sync"] = sync_staff  # the daily users.list sync
     if not socket_mode:
         app.router.add_post("/slack/events", inbound.handle_http)
     runner: list[SocketModeRunner] = []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from bot import signing
+from bot.inbound import refuse, refuse_bad_input, strict_json
 from bot.runtime import Runtime
+from handlers.messages import BadInput
+
+FIELDS = ("receipt_no", "procedure", "status", "updated_at")
+MAX_ITEMS = 1000
 
 
 def attach(app: web.Application, runtime: Runtime) -> None:
@@ -17,28 +20,39 @@ def attach(app: web.Application, runtime: Runtime) -> None:
             return web.json_response({"error": "CHONAI_STATUS_SECRET が設定されていません。"}, status=503)
         body = await request.read()
         if not signing.verify(secret, request.headers, body):
-            return web.json_response({"error": "署名が正しくないか、時刻がずれています。"}, status=401)
+            return refuse(request, 401, "signature", "署名が正しくないか、時刻がずれています。")
         from commands.status import ImportError_, parse_statuses, status_events
 
         try:
-            data = json.loads(body)
-            items = data if isinstance(data, list) else [data]
-            header = "receipt_no,procedure,status,updated_at\n"
-            lines = []
-            for item in items:
-                if not isinstance(item, dict) or set(item) - {"receipt_no", "procedure", "status",
-                                                              "updated_at"}:
-                    raise ImportError_(["receipt_no, procedure, status, updated_at だけを送ってください。"])
-                lines.append(",".join(_csv(str(item.get(k, ""))) for k in
-                                      ("receipt_no", "procedure", "status", "updated_at")))
-            rows = parse_statuses((header + "\n".join(lines)).encode())
-        except (ValueError, ImportError_) as exc:
-            errors = exc.errors if isinstance(exc, ImportError_) else ["JSON の形式が正しくありません。"]
-            return web.json_response({"error": errors}, status=400)
+            data = strict_json(body)
+        except BadInput as exc:
+            return refuse_bad_input(request, exc)
+        items = data if isinstance(data, list) else [data]
+        if not items or len(items) > MAX_ITEMS:
+            return refuse(request, 422, "poison_input", f"1〜{MAX_ITEMS}件の状況を送ってください。")
+        lines = []
+        for item in items:
+            # Strings only: null or a number is refused, never turned into "None" or "12".
+            if not isinstance(item, dict) or set(item) - set(FIELDS) or \
+                    not all(isinstance(item.get(k, ""), str) for k in FIELDS):
+                return refuse(request, 422, "poison_input",
+                              "receipt_no, procedure, status, updated_at を文字列で送ってください。")
+            lines.append(",".join(_csv(item.get(k, "")) for k in FIELDS))
+        try:
+            rows = parse_statuses((",".join(FIELDS) + "\n" + "\n".join(lines)).encode())
+        except ImportError_ as exc:
+            count_refusal(request)
+            return web.json_response({"error": exc.errors}, status=422)
         recorded = await runtime.store.append(*status_events(rows, "webhook"))
         return web.json_response({"accepted": len(recorded)}, status=202)
 
     app.router.add_post("/api/status", receive)
+
+
+def count_refusal(request: web.Request) -> None:
+    from bot.inbound import count
+
+    count(request, "poison_input")
 
 
 def _csv(value: str) -> str:

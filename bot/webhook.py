@@ -9,7 +9,6 @@ id so the relay can drop a repeat. The format is documented in docs/webhook.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -17,7 +16,8 @@ import aiohttp
 from aiohttp import web
 
 from bot import signing
-from bot.adapters import DeliveryError, RetryAfter, json_object, mount
+from bot.adapters import DeliveryError, RetryAfter, mount
+from bot.inbound import json_object, refuse, refuse_bad_input, same_signature
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text
@@ -29,13 +29,16 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def to_incoming(data: dict[str, Any], body: bytes) -> Incoming | None:
+def to_incoming(data: dict[str, Any]) -> Incoming | None:
     """The neutral shape of one relayed message, or None when it is not for the bot."""
     for name in ("platform", "room", "user"):
         if not isinstance(data.get(name), str) or not data[name].strip() or len(data[name]) > 200:
             raise BadInput(f"{name} は空でない文字列で送ってください。")
-    delivery = data.get("id") if isinstance(data.get("id"), str) and data["id"] else \
-        hashlib.sha256(body).hexdigest()[:32]
+    # The relay's message id is what makes a retried delivery a no-op: it is required (a
+    # digest of the body would also drop the same question asked twice).
+    delivery = data.get("id")
+    if not isinstance(delivery, str) or not delivery.strip() or len(delivery) > 200:
+        raise BadInput("id（中継側のメッセージ ID、再送でも同じ値）を文字列で送ってください。")
     common = {"platform": PLATFORM, "user": data["user"], "room": data["room"],
               "delivery_id": f"{data['platform']}:{delivery}",
               "reply": {"relay_platform": data["platform"]}}
@@ -44,7 +47,7 @@ def to_incoming(data: dict[str, Any], body: bytes) -> Incoming | None:
         if not isinstance(action.get("id"), str) or not isinstance(action.get("value", ""), str):
             raise BadInput("action は {\"id\": 文字列, \"value\": 文字列} で送ってください。")
         return Incoming(kind="action", action_id=action["id"], value=action.get("value", ""),
-                        message_id=str(action.get("message_id") or ""), **common)
+                        message_id=_optional_str(action.get("message_id")), **common)
     if isinstance(data.get("location"), dict):
         lat, lon = data["location"].get("lat"), data["location"].get("lon")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
@@ -61,6 +64,14 @@ def to_incoming(data: dict[str, Any], body: bytes) -> Incoming | None:
     return Incoming(kind=kind, command=name, text=rest, **common)
 
 
+def _optional_str(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadInput("message_id は文字列で送ってください。")
+    return value
+
+
 class WebhookRelay:
     platform = PLATFORM
 
@@ -73,11 +84,11 @@ class WebhookRelay:
     async def receive(self, request: web.Request) -> web.Response:
         body = await request.read()
         if not signing.verify(self.secret, request.headers, body):
-            return _error(401, "署名が正しくないか、時刻がずれています。")
+            return refuse(request, 401, "signature", "署名が正しくないか、時刻がずれています。")
         try:
-            incoming = to_incoming(json_object(body), body)
+            incoming = to_incoming(json_object(body))
         except BadInput as exc:
-            return _error(400, str(exc))
+            return refuse_bad_input(request, exc)
         if incoming is None:
             return web.json_response({"accepted": False, "reason": "not addressed to the bot"})
         recorded = await self.runtime.accept(incoming)

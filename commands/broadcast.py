@@ -437,7 +437,7 @@ def add_cli(sub: Any, add: Any) -> None:
     import json
     import sys
 
-    from bot.cli import _engine as engine_for
+    from commands.cli_support import engine_for
     from store.events import EventStore
     from store.projections import catch_up
 

@@ -12,10 +12,11 @@ from typing import Any
 from commands.context import Services
 from handlers.retrieval.index import Retriever, Viewer
 from handlers.retrieval.sources import KINDS, DocumentError, read_document
+from handlers.retrieval.tokens import terms
 from store.documents import DocumentsProjection, find_document, list_documents
 from store.events import EventStore, NewEvent
 
-PROJECTIONS = [DocumentsProjection()]
+PROJECTIONS = [DocumentsProjection(terms)]
 
 
 def embeddings_model(settings) -> str | None:
@@ -118,7 +119,7 @@ async def import_documents(engine, paths: list[str], *, departments: list[str],
         verb = "更新" if existing else "取り込み"
         messages.append(f"{path.name}: {len(passages)} 件の段落を{verb}ました。")
     await store.stop()
-    await asyncio.to_thread(catch_up, engine, DocumentsProjection())
+    await asyncio.to_thread(catch_up, engine, DocumentsProjection(terms))
     return messages, errors
 
 
@@ -132,12 +133,12 @@ async def remove_document(engine, source: str) -> bool:
     await store.append(NewEvent("docs.removed", f"document:{source}", {"source": source},
                                 actor="cli"))
     await store.stop()
-    await asyncio.to_thread(catch_up, engine, DocumentsProjection())
+    await asyncio.to_thread(catch_up, engine, DocumentsProjection(terms))
     return True
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine
+    from commands.cli_support import engine_for as _engine
 
     docs = sub.add_parser("docs", help="documents for /ask (規程, FAQ, 資料)")
     docs_sub = docs.add_subparsers(dest="docs_command", metavar="ACTION")

@@ -209,7 +209,7 @@ async def import_file(engine, rows: list[dict[str, Any]], digest_key: str) -> bo
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine, read_input, refused
+    from commands.cli_support import engine_for as _engine, read_input, refused
 
     group = sub.add_parser("kpi", help="KPI values and digests")
     actions = group.add_subparsers(dest="kpi_command", metavar="ACTION")

@@ -90,8 +90,10 @@ async def replace_directory(engine, rows: list[dict[str, Any]], actor: str = "cl
     await asyncio.to_thread(catch_up, engine, StaffProjection())
 
 
-def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine, read_input, refused
+def add_cli(sub: Any, add: Any) -> Any:
+    """`chonai staff import`; returns the staff subcommands, to which bot/cli.py adds the
+    platform-bound ones (token, revoke, sync)."""
+    from commands.cli_support import engine_for as _engine, read_input, refused
 
     staff = sub.add_parser("staff", help="the staff directory (departments, roles)")
     staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION")
@@ -108,42 +110,10 @@ def add_cli(sub: Any, add: Any) -> None:
         print(f"職員名簿を {len(rows)} 人で置き換えました。")
         return 0
 
-    def cmd_token(args, settings) -> int:
-        from bot import signin
-
-        print(signin.issue(settings, args.user))
-        if not signin.required(settings):
-            print("（127.0.0.1 で待ち受けている間はサインイン不要です）", file=sys.stderr)
-        return 0
-
-    p = add("token", cmd_token, "issue a talk-room sign-in token for USER", parent=staff_sub)
-    p.add_argument("user")
     p = add("import", cmd_import, "replace the directory from CSV (user_id,name,department,roles)",
             parent=staff_sub)
     p.add_argument("file")
-
-    def cmd_sync(args, settings) -> int:
-        from bot.slack import SyncRefused, sync_staff
-
-        if not settings.slack_bot_token:
-            print("SLACK_BOT_TOKEN を設定してから実行してください。", file=sys.stderr)
-            return 2
-        try:
-            total, added = asyncio.run(sync_staff(settings, _engine(settings)))
-        except SyncRefused:
-            print("Slack から利用者が一人も返らなかったか、同時に名簿が更新され続けたため、"
-                  "名簿は変更していません。トークンを確認して、もう一度実行してください。",
-                  file=sys.stderr)
-            return 1
-        except Exception as exc:  # noqa: BLE001 — Slack or the network refused: nothing changed
-            print(f"Slack の利用者一覧を読めませんでした（名簿は変更していません）: "
-                  f"{type(exc).__name__}", file=sys.stderr)
-            return 1
-        print(f"Slack の利用者一覧で職員名簿を更新しました（{total} 人、うち新規 {added} 人）。")
-        return 0
-
-    add("sync", cmd_sync, "update the directory from Slack's users.list (departments and roles "
-        "from the CSV are kept)", parent=staff_sub)
+    return staff_sub
 
 
 async def background(services) -> None:
@@ -181,7 +151,6 @@ async def daily_slack_sync(services) -> bool:
     """One users.list sync per day across all instances (a lease decides who runs it)."""
     from zoneinfo import ZoneInfo
 
-    from bot.slack import sync_staff
     from store import leases
 
     zone = ZoneInfo(services.settings.tz)
@@ -195,6 +164,9 @@ async def daily_slack_sync(services) -> bool:
     engine = services.get("engine")
     if not await asyncio.to_thread(leases.acquire, engine, f"staff-sync:{today}",
                                    f"{services.get('owner')}:{uuid.uuid4().hex}", 3600):
+        return False
+    sync_staff = services.get("staff_sync")  # offered by the Slack adapter when configured
+    if sync_staff is None:
         return False
     try:
         await sync_staff(services.settings, engine)

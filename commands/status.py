@@ -199,7 +199,7 @@ async def _append(engine, events) -> int:
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine, read_input, refused
+    from commands.cli_support import engine_for as _engine, read_input, refused
 
     def importer(parse, make_events, done):
         def run(args, settings) -> int:

@@ -42,7 +42,7 @@ def month_report(events: list, month: str, tz: str) -> dict[str, Any]:
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from bot.cli import _engine
+    from commands.cli_support import engine_for as _engine
     from store.events import EventStore
 
     usage = sub.add_parser("usage", help="AI usage records for audit")

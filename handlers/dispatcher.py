@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from commands.context import Context, Services
+from handlers.context import Context, Services
 from handlers.messages import Incoming
 from handlers.router import route
 from store import leases

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from commands.registry import Registry
+from handlers.registry import Registry
 from handlers.messages import Incoming
 from handlers.router import is_ai_bound
 from store.events import NewEvent

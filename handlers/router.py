@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from commands.registry import Handler, Registry
+from handlers.registry import Handler, Registry
 from handlers.messages import Incoming
 
 BOT_NAMES = ("@chonai", "@庁内ボット", "@ちょうないぼっと")

@@ -53,12 +53,17 @@ vectors = PassageVector.__table__
 
 
 class DocumentsProjection:
+    """Documents and their passages; `terms` (text → index terms) comes from the retrieval
+    code above the store."""
+
     name = "documents"
     types = frozenset({"docs.imported", "docs.removed"})
 
-    def apply(self, conn, batch: Sequence[RecordedEvent]) -> None:
-        from handlers.retrieval.tokens import terms
+    def __init__(self, terms) -> None:  # noqa: ANN001
+        self.terms = terms
 
+    def apply(self, conn, batch: Sequence[RecordedEvent]) -> None:
+        terms = self.terms
         for event in batch:
             data = event.payload
             conn.execute(passages.delete().where(passages.c.source == data["source"]))

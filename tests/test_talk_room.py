@@ -20,8 +20,11 @@ async def test_mention_help(bot):
 
 async def test_unknown_command_is_explained(bot):
     await bot.say("general", "staff01", "/frobnicate now")
-    reply = await bot.wait_for("general", None, lambda m: "frobnicate" in m["text"])
-    assert "/help" in reply["text"]
+    reply = await bot.wait_for("general", "staff01", lambda m: "frobnicate" in m["text"])
+    assert "/help" in reply["text"] and reply["private_to"] == "staff01"
+    await bot.say("general", "staff01", "/hlep")
+    hint = await bot.wait_for("general", "staff01", lambda m: "/help のことですか" in m["text"])
+    assert hint["private_to"] == "staff01"
 
 
 async def test_plain_message_is_stored_but_not_recorded(bot):
@@ -52,7 +55,8 @@ async def test_huge_text_is_refused_cleanly(bot):
                                   {"user": "u", "text": "/draft " + "あ" * 40_001})
     assert status == 413 and "文字" in data["error"]
     async with bot.session.post(bot.url("/api/rooms/general/messages"),
-                                data=b"x" * (2 * 1024 * 1024)) as resp:
+                                data=b"x" * (2 * 1024 * 1024),
+                                headers={"Content-Type": "application/json"}) as resp:
         assert resp.status == 413
     assert bot.runtime.store.head()[0] == 0
     async with bot.session.get(bot.url("/healthz")) as resp:
