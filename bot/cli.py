@@ -29,15 +29,102 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
     # The listen address decides whether the talk room needs sign-in: keep it in settings.
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     host, port = settings.host, settings.port
+    problem = start_problem(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    tighten_data_dir(settings)
+    try:
+        app = build_app(settings)
+    except Exception as exc:  # noqa: BLE001 — one clear line instead of a traceback
+        print(_database_problem(settings, exc), file=sys.stderr)
+        return 1
     print(f"chonai: http://{host}:{port}/ （Ctrl+C で停止）", file=sys.stderr)
-    app = build_app(settings)
     # What start-up loaded (dictionaries, gazetteers, the registry) lives as long as the
     # process: keep it out of the cyclic collector, whose full passes over it stalled every
     # request in flight for tens of milliseconds.
     gc.collect()
     gc.freeze()
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=15, access_log=None)
+    try:
+        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=15, access_log=None)
+    except OSError as exc:
+        print(f"ポート {port}（{host}）で待ち受けできません: {exc.strerror or exc}。"
+              "CHONAI_PORT か --port で別のポートを指定してください。", file=sys.stderr)
+        return 1
     return 0
+
+
+def start_problem(settings: config.Settings) -> str | None:
+    """The first thing that would stop `chonai run`, as one Japanese line naming the setting."""
+    import socket
+
+    for problem in config.start_problems(settings):
+        return problem
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+    except OSError:
+        return f"待ち受けアドレス {settings.host} が見つかりません（CHONAI_HOST / --host を確認してください）。"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return (f"ポート {settings.port} はすでに使われています（{settings.host}）。"
+                    "起動中の chonai を止めるか、CHONAI_PORT / --port で別のポートを指定してください。")
+    if settings.redis_url:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+        except Exception as exc:  # noqa: BLE001
+            return (f"Redis に接続できません（REDIS_URL={_safe_url(settings.redis_url)}）: "
+                    f"{type(exc).__name__}。Redis を起動するか REDIS_URL を確認してください。")
+    return None
+
+
+def _safe_url(url: str) -> str:
+    """A connection URL without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+def _database_problem(settings: config.Settings, exc: Exception) -> str:
+    if settings.database_url:
+        return (f"データベースに接続できません（DATABASE_URL={_safe_url(settings.database_url)}）: "
+                f"{type(exc).__name__}。PostgreSQL が起動しているか、DATABASE_URL を確認してください。")
+    return (f"データディレクトリ {settings.data_dir} のデータベースを開けません: "
+            f"{type(exc).__name__}（CHONAI_DATA_DIR を確認してください）。")
+
+
+def tighten_data_dir(settings: config.Settings) -> None:
+    """The data directory is this account's alone (0700, files 0600): chat text, keys and
+    positions live there. A chonai.toml that others can read, with secrets in it, is flagged."""
+    import os
+    import stat
+    from pathlib import Path
+
+    root = Path(settings.data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    loosened = []
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        wanted = 0o700 if path.is_dir() else 0o600
+        if not path.is_symlink() and mode & 0o077:
+            os.chmod(path, mode & wanted)
+            loosened.append(path)
+    if loosened:
+        print(f"データディレクトリ {root} のアクセス権を本人だけに絞りました（{len(loosened)} 件）。",
+              file=sys.stderr)
+    toml = config.config_path()
+    if toml.is_file() and stat.S_IMODE(toml.stat().st_mode) & 0o044:
+        text = toml.read_text(encoding="utf-8", errors="replace").lower()
+        if any(word in text for word in ("secret", "token", "key", "password", "passphrase")):
+            print(f"注意: {toml} には秘密の設定が含まれていますが、ほかの利用者も読めます。"
+                  f"chmod 600 {toml} を実行してください。", file=sys.stderr)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -51,7 +138,12 @@ def cmd_migrate(args: argparse.Namespace, settings: config.Settings) -> int:
 def cmd_events(args: argparse.Namespace, settings: config.Settings) -> int:
     from store.events import EventStore
 
-    store = EventStore(_engine(settings))
+    from commands.cli_support import existing_engine
+
+    engine = existing_engine(settings)
+    if engine is None:
+        return 1
+    store = EventStore(engine)
     types = [args.type] if args.type else None
     shown = 0
     for event in store.iter_all(args.since, types=types):
@@ -81,7 +173,12 @@ def cmd_replay(args: argparse.Namespace, settings: config.Settings) -> int:
 def cmd_verify(args: argparse.Namespace, settings: config.Settings) -> int:
     from store.verify import verify
 
-    verdict = verify(_engine(settings, migrate=False))
+    from commands.cli_support import existing_engine
+
+    engine = existing_engine(settings)
+    if engine is None:
+        return 1
+    verdict = verify(engine)
     if verdict.ok:
         print(f"ok: {verdict.checked} events, chain intact")
         return 0
@@ -220,6 +317,11 @@ def _extensions() -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # Everything chonai creates (the data directory, SQLite's -wal/-shm, keys, exports) is
+    # readable by this account only.
+    os.umask(0o077)
     args = parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()

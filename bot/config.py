@@ -70,7 +70,7 @@ _ENV_NAMES = {
 def load(environ: dict[str, str] | None = None, path: str | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     file_values: dict[str, Any] = {}
-    toml_path = Path(path or env.get("CHONAI_CONFIG", "chonai.toml"))
+    toml_path = Path(path) if path else config_path(env)
     if toml_path.is_file():
         with toml_path.open("rb") as handle:
             file_values = {k.lower(): v for k, v in tomllib.load(handle).items()}
@@ -120,3 +120,35 @@ def secret_file(settings: Settings, name: str) -> bytes:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+_LINEWORKS_REQUIRED = ("LINEWORKS_BOT_ID", "LINEWORKS_BOT_SECRET", "LINEWORKS_CLIENT_ID",
+                       "LINEWORKS_CLIENT_SECRET", "LINEWORKS_SERVICE_ACCOUNT",
+                       "LINEWORKS_PRIVATE_KEY")
+
+
+def start_problems(settings: Settings) -> list[str]:
+    """What stops `chonai run` before it starts: a platform configured only in part (it
+    would start and then fail every reply). One Japanese line each, naming the setting."""
+    problems: list[str] = []
+    given = [name for name in _LINEWORKS_REQUIRED if settings.get(name.lower())]
+    if given:
+        for name in _LINEWORKS_REQUIRED:
+            if not settings.get(name.lower()):
+                problems.append(f"LINE WORKS の設定が足りません: {name} を設定してください。")
+        key = settings.get("lineworks_private_key")
+        if key and not Path(key).is_file():
+            problems.append(f"LINE WORKS の秘密鍵ファイルがありません: LINEWORKS_PRIVATE_KEY={key}")
+    if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
+        problems.append("Slack の設定が足りません: SLACK_SIGNING_SECRET（HTTP モード）か "
+                        "SLACK_APP_TOKEN（Socket Mode）を設定してください。")
+    if (settings.slack_signing_secret or settings.slack_app_token) and not settings.slack_bot_token:
+        problems.append("Slack の設定が足りません: SLACK_BOT_TOKEN を設定してください。")
+    if settings.webhook_secret and not settings.webhook_outbound_url:
+        problems.append("中継 Webhook の設定が足りません: CHONAI_WEBHOOK_OUTBOUND_URL を設定してください。")
+    return problems
+
+
+def config_path(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("CHONAI_CONFIG", "chonai.toml"))

@@ -25,7 +25,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.adapters import DeliveryError, RetryAfter
 from bot.slack_blocks import escape, render
 from handlers.messages import Outbound
-from store.staff import find_person
+from store.staff import person_by_user_id
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ class SlackAdapter:
         """A Slack user id for `dm:{user}`: one already, or the directory's mapping."""
         if _SLACK_USER.match(user):
             return user
-        person = await asyncio.to_thread(find_person, self.engine, "slack", user)
+        person = await asyncio.to_thread(person_by_user_id, self.engine, user)
         slack_id = person.platform_ids.get("slack") if person else None
         if not slack_id:
             raise DeliveryError("user_not_found", permanent=True)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot import signing
 from bot.adapters import DeliveryError, RetryAfter, mount
-from bot.inbound import json_object, refuse, refuse_bad_input, same_signature
+from bot.inbound import json_object, refuse, refuse_bad_input
 from bot.runtime import Runtime
 from handlers.messages import MAX_TEXT, BadInput, Incoming, Outbound
 from handlers.router import parse_text

@@ -16,7 +16,7 @@ def person(ctx: Context) -> Any | None:
         from store.staff import find_person
     except ImportError:
         return None
-    return find_person(ctx.services.get("engine"), ctx.platform, ctx.user)
+    return find_person(ctx.services.get("engine"), ctx.identity_platform, ctx.user)
 
 
 def department(ctx: Context) -> str:

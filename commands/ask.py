@@ -47,7 +47,7 @@ async def answer_question(ctx: Context) -> None:
                   private=True)
         return
     retriever = ctx.services.get("retriever")
-    viewer = viewer_for(ctx.services.get("engine"), ctx.platform, ctx.user)
+    viewer = viewer_for(ctx.services.get("engine"), ctx.identity_platform, ctx.user)
     query_vector = None
     if (embedder := ctx.services.get("embedder")) is not None:
         try:

@@ -71,7 +71,7 @@ async def broadcast(ctx: Context) -> None:
     """全職員への一斉連絡と、既読・安否の確認をします（送信できるのは broadcaster の役割の人）。
     /broadcast [訓練] [安否] [部署:防災課] [催促:10,30] 本文　／ /broadcast status [ID] ／ /broadcast close ID"""
     engine = _engine(ctx)
-    sender = find_person(engine, ctx.platform, ctx.user)
+    sender = find_person(engine, ctx.identity_platform, ctx.user)
     first, _, rest = ctx.args.strip().partition(" ")
     if first in ("status", "状況"):
         await _status_command(ctx, rest.strip())
@@ -101,7 +101,7 @@ async def broadcast(ctx: Context) -> None:
         "id": bid, "sender": ctx.user, "platform": ctx.platform, "room": ctx.room,
         "body": body, "options": options,
         "targets": [{"user_id": p.user_id, "department": p.department,
-                     "platform_user": p.id_on(ctx.platform)} for p in targets]},
+                     "platform_user": p.id_on(ctx.identity_platform)} for p in targets]},
         f"broadcast:{bid}")
     departments = sorted({p.department for p in targets})
     how = f"ルーム「{options['room']}」への全体投稿" if mode == "room" else "一人ずつ個別メッセージ"
@@ -142,7 +142,7 @@ async def _decide(ctx: Context, *, send: bool) -> None:
     except ValueError:
         return
     item = await asyncio.to_thread(table.get, engine, bid)
-    presser = await asyncio.to_thread(find_person, engine, ctx.platform, ctx.user)
+    presser = await asyncio.to_thread(find_person, engine, ctx.identity_platform, ctx.user)
     proposed = item is not None and item["sender"] == "jma" and has_role(presser, "broadcaster")
     if item is None or (item["sender"] != ctx.user and not proposed):
         ctx.reply("この一斉連絡を操作できるのは、作成した本人（自動提案は broadcaster の職員）だけです。",
@@ -433,11 +433,10 @@ def as_of(engine, store, bid: int | None, moment: datetime) -> tuple[dict, list[
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    import csv
     import json
     import sys
 
-    from commands.cli_support import engine_for
+    from commands.cli_support import existing_engine
     from store.events import EventStore
     from store.projections import catch_up
 
@@ -445,7 +444,9 @@ def add_cli(sub: Any, add: Any) -> None:
     actions = group.add_subparsers(dest="broadcast_command", metavar="ACTION")
 
     def load(settings, bid):
-        engine = engine_for(settings)
+        engine = existing_engine(settings, migrate=True)
+        if engine is None:
+            return None, None
         catch_up(engine, BroadcastProjection())
         return engine, table.get(engine, bid)
 
@@ -458,7 +459,9 @@ def add_cli(sub: Any, add: Any) -> None:
                 return 2
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=ZoneInfo(settings.tz))
-            engine = engine_for(settings)
+            engine = existing_engine(settings, migrate=True)
+            if engine is None:
+                return 1
             state = as_of(engine, EventStore(engine), args.id, moment)
             if state is None:
                 print("その時点の一斉連絡はありません。", file=sys.stderr)
@@ -491,13 +494,14 @@ def add_cli(sub: Any, add: Any) -> None:
         names = {p.user_id: p.name for p in directory(engine)}
         zone = ZoneInfo(settings.tz)
         jst = lambda t: parse_time(t).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if t else ""
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["user_id", "name", "department", "first_answer", "first_answer_at",
-                         "latest_answer", "read_at", "delivered_at", "undeliverable"])
-        for r in table.recipients(engine, item["id"]):
-            writer.writerow([r["user_id"], names.get(r["user_id"], ""), r["department"],
-                             r["first_answer"] or "", jst(r["first_at"]), r["latest_answer"] or "",
-                             jst(r["read_at"]), jst(r["delivered_at"]), r["undeliverable"] or ""])
+        from commands.cli_support import write_csv
+
+        write_csv(["user_id", "name", "department", "first_answer", "first_answer_at",
+                   "latest_answer", "read_at", "delivered_at", "undeliverable"],
+                  ([r["user_id"], names.get(r["user_id"], ""), r["department"],
+                    r["first_answer"] or "", jst(r["first_at"]), r["latest_answer"] or "",
+                    jst(r["read_at"]), jst(r["delivered_at"]), r["undeliverable"] or ""]
+                   for r in table.recipients(engine, item["id"])))
         return 0
 
     p = add("status", cmd_status, "a broadcast's tallies (the latest when ID is omitted)",

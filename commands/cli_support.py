@@ -33,3 +33,36 @@ def refused(errors: list[str], what: str = "取り込めませんでした") -> 
     for line in errors:
         print(f"  {line}", file=sys.stderr)
     return 1
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> str:
+    """A cell Excel will not run: text starting like a formula gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def write_csv(header: list[str], rows, out=None) -> None:  # noqa: ANN001
+    """Every CSV we write: UTF-8 with a BOM (so Excel reads Japanese), formulas neutralised."""
+    import csv
+
+    out = out or sys.stdout
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([spreadsheet_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([spreadsheet_cell(cell) for cell in row])
+
+
+def existing_engine(settings: Any, migrate: bool = False):
+    """For commands that only read: the database if it exists, else None after saying where
+    it was looked for (nothing is created)."""
+    if not settings.database_url:
+        path = Path(settings.data_dir) / "chonai.db"
+        if not path.is_file():
+            print(f"データベースが見つかりません: {path}（CHONAI_DATA_DIR を確認してください。"
+                  "何も作成していません）", file=sys.stderr)
+            return None
+    return engine_for(settings, migrate=migrate)

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from commands.tables import TableError, read_table
+
 REQUIRED = ("metric", "period", "value", "target")
+ALIASES = {"指標": "metric", "指標名": "metric", "項目": "metric", "期間": "period",
+           "対象期間": "period", "値": "value", "実績": "value", "実績値": "value", "目標": "target",
+           "目標値": "target", "方向": "direction", "部署": "department", "所属": "department"}
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$")
 _FISCAL = re.compile(r"^FY(\d{4})$")
@@ -46,17 +49,11 @@ def number(text: str) -> tuple[float, str]:
 
 def parse_kpi_csv(data: bytes) -> list[dict[str, Any]]:
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise KpiFileError(["ファイルを UTF-8 で保存してください。"]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise KpiFileError([f"1行目: 列がありません: {', '.join(missing)}（必要な列: {','.join(REQUIRED)}）"])
+        _, table = read_table(data, REQUIRED, ALIASES)
+    except TableError as exc:
+        raise KpiFileError(exc.errors) from None
     rows, errors = [], []
-    for line, raw in enumerate(reader, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+    for line, row in table:
         problems = []
         if not row.get("metric"):
             problems.append("metric が空です")

@@ -96,7 +96,7 @@ async def here(ctx: Context) -> None:
             await asyncio.to_thread(_shred, engine, sealed_text["key_id"])
         ctx.reply(str(exc), private=True)
         return
-    person = await asyncio.to_thread(find_person, engine, ctx.platform, ctx.user)
+    person = await asyncio.to_thread(find_person, engine, ctx.identity_platform, ctx.user)
     ttl = retention_seconds(ctx.services)
     now = ctx.event.time.timestamp()
     position = await asyncio.to_thread(sealing.seal, engine,
@@ -133,7 +133,7 @@ async def where(ctx: Context) -> None:
     import json
 
     engine = ctx.services.get("engine")
-    person = await asyncio.to_thread(find_person, engine, ctx.platform, ctx.user)
+    person = await asyncio.to_thread(find_person, engine, ctx.identity_platform, ctx.user)
     coordinator = has_role(person, "coordinator", "broadcaster")
     now = ctx.services.clock().timestamp()
     rows = await asyncio.to_thread(table.recent, engine, now - WINDOW_HOURS * 3600, now)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import re
 import uuid
-import sys
 from typing import Any
 
+from commands.tables import TableError, read_table
 from store.staff import StaffProjection
 
 PROJECTIONS = [StaffProjection()]
 REQUIRED = ("user_id", "name", "department", "roles")
+ALIASES = {"職員ID": "user_id", "職員番号": "user_id", "ユーザーID": "user_id", "利用者ID": "user_id",
+           "氏名": "name", "名前": "name", "所属": "department", "部署": "department",
+           "所属部署": "department", "課": "department", "役割": "roles", "権限": "roles",
+           "ロール": "roles", "プラットフォームID": "platform_ids", "連携ID": "platform_ids"}
 _ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,200}$")
 _PLATFORMS = ("slack", "lineworks", "webhook", "logochat", "local")
 
@@ -27,20 +29,13 @@ class DirectoryError(ValueError):
 def parse_directory(data: bytes) -> list[dict[str, Any]]:
     """Every row of the CSV, or every problem with line numbers (nothing partial)."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DirectoryError(["ファイルを UTF-8 で保存してください。"]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise DirectoryError([f"1行目: 列がありません: {', '.join(missing)}"
-                              f"（必要な列: {','.join(REQUIRED)}）"])
+        _, table = read_table(data, REQUIRED, ALIASES)
+    except TableError as exc:
+        raise DirectoryError(exc.errors) from None
     errors: list[str] = []
     rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for line, raw in enumerate(reader, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+    for line, row in table:
         user_id, name, department = row.get("user_id", ""), row.get("name", ""), row.get("department", "")
         problems = []
         if not _ID.match(user_id):

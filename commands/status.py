@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import re
 import unicodedata
 from datetime import datetime
@@ -14,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from commands.context import Context
 from commands.registry import command
+from commands.tables import TableError, read_table, yes_no
 from store import applications as table
 from store.applications import ApplicationsProjection
 from store.staff import find_person
@@ -21,6 +20,12 @@ from store.staff import find_person
 PROJECTIONS = [ApplicationsProjection()]
 STATUS_COLUMNS = ("receipt_no", "procedure", "status", "updated_at")
 PROCEDURE_COLUMNS = ("procedure", "online", "channel", "url", "notes")
+ALIASES = {"受付番号": "receipt_no", "申請番号": "receipt_no", "手続き": "procedure", "手続": "procedure",
+           "手続き名": "procedure", "手続名": "procedure", "状況": "status", "状態": "status",
+           "ステータス": "status", "更新日時": "updated_at", "更新日": "updated_at",
+           "オンライン": "online", "オンライン可否": "online", "オンライン申請": "online",
+           "方法": "channel", "申請方法": "channel", "窓口": "channel", "URL": "url", "url": "url",
+           "リンク": "url", "備考": "notes", "メモ": "notes"}
 PERSONAL_COLUMNS = re.compile(r"(氏名|名前|住所|電話|携帯|メール|生年月日|マイナンバー|個人番号|"
                               r"name|address|phone|tel|mail|birth)", re.I)
 RECEIPT = re.compile(r"^[A-Za-z]{0,3}\d{0,2}[-_]?\d{3,}[-\dA-Za-z]*$")
@@ -34,20 +39,18 @@ class ImportError_(ValueError):
 
 def _rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportError_(["ファイルを UTF-8 で保存してください。"]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    personal = [h for h in header if PERSONAL_COLUMNS.search(h)]
-    if personal:
-        raise ImportError_([f"1行目: 個人情報の列（{', '.join(personal)}）は取り込めません。"
-                            "申請状況には受付番号・手続き・状況・更新日時だけを含めてください。"])
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ImportError_([f"1行目: 列がありません: {', '.join(missing)}（必要な列: {','.join(required)}）"])
-    return [(line, {k.strip(): (v or "").strip() for k, v in row.items() if k})
-            for line, row in enumerate(reader, start=2)]
+        header, rows = read_table(data, (), ALIASES)
+        personal = [h for h in header if PERSONAL_COLUMNS.search(h)]
+        if personal:
+            raise ImportError_([f"1行目: 個人情報の列（{', '.join(personal)}）は取り込めません。"
+                                "申請状況には受付番号・手続き・状況・更新日時だけを含めてください。"])
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ImportError_([f"1行目: 列がありません: {', '.join(missing)}"
+                                f"（必要な列: {','.join(required)}）"])
+    except TableError as exc:
+        raise ImportError_(exc.errors) from None
+    return rows
 
 
 def parse_statuses(data: bytes) -> list[dict[str, str]]:
@@ -87,14 +90,14 @@ def hiragana(text: str) -> str:
 def parse_procedures(data: bytes) -> list[dict[str, Any]]:
     errors, rows = [], []
     for line, row in _rows(data, PROCEDURE_COLUMNS):
-        online = row.get("online", "").lower()
+        online = yes_no(row.get("online", ""))
         if not row.get("procedure"):
             errors.append(f"{line}行目: procedure が空です")
-        elif online not in ("yes", "no", "true", "false", "1", "0", "可", "不可", "○", "×"):
-            errors.append(f"{line}行目: online は yes か no で書いてください")
+        elif online is None:
+            errors.append(f"{line}行目: online は はい／いいえ（yes／no、○／×）で書いてください")
         else:
             rows.append({"procedure": row["procedure"], "reading": reading(row["procedure"]),
-                         "online": online in ("yes", "true", "1", "可", "○"),
+                         "online": online,
                          "channel": row.get("channel", ""), "url": row.get("url", ""),
                          "notes": row.get("notes", "")})
     if errors:
@@ -146,7 +149,7 @@ async def status(ctx: Context) -> None:
     if not query:
         ctx.reply("受付番号か手続き名を書いてください。例: /status R7-000123", private=True)
         return
-    if await asyncio.to_thread(find_person, engine, ctx.platform, ctx.user) is None:
+    if await asyncio.to_thread(find_person, engine, ctx.identity_platform, ctx.user) is None:
         ctx.reply("申請状況の確認は、職員名簿に登録された職員だけが使えます。", private=True)
         ctx.emit("status.refused", {"user": ctx.user}, f"lookup:{ctx.user}")
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections import Counter
 from datetime import datetime
@@ -42,7 +41,7 @@ def month_report(events: list, month: str, tz: str) -> dict[str, Any]:
 
 
 def add_cli(sub: Any, add: Any) -> None:
-    from commands.cli_support import engine_for as _engine
+    from commands.cli_support import existing_engine
     from store.events import EventStore
 
     usage = sub.add_parser("usage", help="AI usage records for audit")
@@ -54,15 +53,17 @@ def add_cli(sub: Any, add: Any) -> None:
         except ValueError:
             print("--month は YYYY-MM の形で指定してください（例: 2026-11）。", file=sys.stderr)
             return 2
-        store = EventStore(_engine(settings))
+        engine = existing_engine(settings, migrate=True)
+        if engine is None:
+            return 1
+        store = EventStore(engine)
         report = month_report(list(store.iter_all(types=USE_TYPES)), args.month, settings.tz)
         if args.csv:
-            writer = csv.writer(sys.stdout)
+            from commands.cli_support import write_csv
+
             columns = ["time", "user", "department", "purpose", "model", "result",
                        "prompt_tokens", "completion_tokens", "blocked_kinds"]
-            writer.writerow(columns)
-            for use in report["uses"]:
-                writer.writerow([use[c] for c in columns])
+            write_csv(columns, ([use[c] for c in columns] for use in report["uses"]))
             return 0
         print(f"{args.month} の AI 利用: {len(report['uses'])} 件")
         print("部署別: " + "、".join(f"{k} {v}件" for k, v in report["by_department"].items()))

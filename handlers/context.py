@@ -49,6 +49,13 @@ class Context:
     def platform(self) -> str:
         return self.incoming.platform
 
+    @property
+    def identity_platform(self) -> str:
+        """The key under which the directory's platform_ids know this sender: the platform,
+        or for a signed relay "webhook:" and the relay's own platform value (logochat…)."""
+        relay = self.incoming.reply.get("relay_platform") if self.incoming.reply else None
+        return f"{self.incoming.platform}:{relay}" if relay else self.incoming.platform
+
     def emit(self, type: str, payload: dict[str, Any], stream_id: str,
              expected_version: int | None = None) -> None:
         self.events.append(NewEvent(

@@ -37,7 +37,10 @@ class Person:
 
     def id_on(self, platform: str) -> str:
         """This person's user id on a platform (the local talk room uses user_id)."""
-        return self.platform_ids.get(platform, self.user_id)
+        for key in identity_keys(platform):
+            if key in self.platform_ids:
+                return self.platform_ids[key]
+        return self.user_id
 
 
 def _person(row) -> Person:
@@ -75,18 +78,53 @@ class StaffProjection:
         conn.execute(staff.delete())
 
 
+# Platforms whose users may also be matched by the directory's user_id (existing directories
+# without platform_ids keep working). A relay is matched by platform_ids alone: a relay user
+# whose id merely equals someone's user_id is nobody.
+USER_ID_PLATFORMS = ("local", "slack", "lineworks")
+
+
+def identity_keys(platform: str) -> tuple[str, ...]:
+    """The platform_ids keys that name a sender on `platform`; a relay ("webhook:logochat")
+    is known by the platform value it sends, or as "webhook:logochat"."""
+    if platform.startswith("webhook:"):
+        relay = platform.split(":", 1)[1]
+        return (relay, platform, "webhook")
+    return (platform,)
+
+
 def find_person(engine, platform: str, platform_user: str) -> Person | None:
+    """The one identity look-up for every platform: platform_ids first; on the talk room,
+    Slack and LINE WORKS a staff member with no id there still matches by user_id."""
+    if not platform_user:
+        return None
+    keys = identity_keys(platform)
     column = {"slack": staff.c.slack_id, "lineworks": staff.c.lineworks_id}.get(platform)
-    condition = staff.c.user_id == platform_user
     if column is not None:
-        condition = or_(column == platform_user, condition)
+        condition = column == platform_user
+    else:  # platform_ids is JSON text: narrow with LIKE, then check exactly
+        escaped = platform_user.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        condition = staff.c.platform_ids.like(f"%{escaped}%", escape="\\")
+    if platform in USER_ID_PLATFORMS:
+        condition = or_(condition, staff.c.user_id == platform_user)
     with read_connection(engine) as conn:
         rows = conn.execute(select(staff).where(condition)).all()
-    if not rows:
-        return None
-    if column is not None:  # a platform id match wins over a same-named user_id
-        rows.sort(key=lambda r: getattr(r, column.name) != platform_user)
-    return _person(rows[0])
+    people_found = [_person(row) for row in rows]
+    for person in people_found:  # a platform id match wins over a same-named user_id
+        if any(person.platform_ids.get(key) == platform_user for key in keys):
+            return person
+    if platform in USER_ID_PLATFORMS:
+        for person in people_found:
+            if person.user_id == platform_user and not person.platform_ids.get(platform):
+                return person
+    return None
+
+
+def person_by_user_id(engine, user_id: str) -> Person | None:
+    """A directory entry by its own user_id (to address someone, never to identify a sender)."""
+    with read_connection(engine) as conn:
+        row = conn.execute(select(staff).where(staff.c.user_id == user_id)).first()
+    return _person(row) if row else None
 
 
 def people(engine, departments: Iterable[str] | None = None) -> list[Person]:

@@ -170,7 +170,8 @@ async def test_usage_report(drafting, ai, tmp_path):
     assert "AI 利用: 2 件" in out and "PHONE 1件" in out and "あいさつ文 1件" in out
     csv_out = subprocess.run([sys.executable, "-m", "bot.cli", "usage", "report", "--month", month,
                               "--csv"], env=env, capture_output=True, text=True, timeout=120).stdout
-    assert csv_out.splitlines()[0].startswith("time,user,department,purpose")
+    assert csv_out.startswith("\ufeff")  # a BOM, so Excel reads the Japanese
+    assert csv_out.splitlines()[0].lstrip("\ufeff").startswith("time,user,department,purpose")
     assert len(csv_out.splitlines()) == 3
 
 

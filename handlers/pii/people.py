@@ -238,7 +238,7 @@ _KANA_NAME = re.compile(
     r"(?:口座名義|名義人|名義|氏名|フリガナ|ふりがな|カナ|よみがな|読み仮名|よみ|ヨミ)"
     rf"(?:は|：|:|\s|[（(])*({_KANA})")
 _KANA_BEFORE = re.compile(
-    rf"(?<![\u30a1-\u30faー])([\u30a1-\u30faー]{{2,10}}[ \u3000][\u30a1-\u30faー]{{1,10}})"
+    r"(?<![\u30a1-\u30faー])([\u30a1-\u30faー]{2,10}[ \u3000][\u30a1-\u30faー]{1,10})"
     r"(?=\s*(?:名義|様|さん|氏|殿))")
 # A child's given name alone before くん / ちゃん (陽翔くん, ゆいちゃん); kinship words and
 # mascots (みどりまるくん: longer than a given name) are not names.
