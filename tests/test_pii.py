@@ -159,3 +159,35 @@ def test_spellings_people_really_write(text, value, kind):
 ])
 def test_ordinary_text_stays_unflagged(text):
     assert {kind for _, kind in found(text)} <= {"CORPORATE_NUMBER"}
+
+
+@pytest.mark.parametrize("text, value, kind", [
+    ("My name is Nguyen Van Thanh and I live in Nakano.", "Nguyen Van Thanh", "PERSON"),
+    ("Thanks Kenji-san! – Emily", "Kenji", "PERSON"),
+    ("はーい、ゆうこです", "ゆうこ", "PERSON"),
+    ("出席：今井（CW）、大塚（保健師）", "大塚", "PERSON"),
+    ("電話番号は090-1234-5678です（佐伯）", "佐伯", "PERSON"),
+    ("黒柳家の長女について", "黒柳", "PERSON"),
+    ("大豆生田 実 様", "大豆生田 実", "PERSON"),
+    ("新住所：中野区松が丘2-3-14", "中野区松が丘2-3-14", "ADDRESS"),
+    ("中野区中野5丁目在住の方", "中野区中野5丁目", "ADDRESS"),
+    ("2-11-6 Honcho, Nakano-ku, Tokyo", "2-11-6 Honcho, Nakano-ku, Tokyo", "ADDRESS"),
+    ("佐々木 健一 / 1982/09/14 / 090-8877-6655", "1982/09/14", "BIRTHDATE"),
+    ("利用者：千葉 真一郎（1960.1.1）", "1960.1.1", "BIRTHDATE"),
+    ("my daughter was born on March 3, 2023", "March 3, 2023", "BIRTHDATE"),
+    ("受給者証番号 12345678 の方", "12345678", "HEALTH_INSURANCE"),
+])
+def test_more_spellings_from_outside_our_templates(text, value, kind):
+    assert (value, kind) in found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "施設案内：中央図書館　〒164-0001 東京都中野区中野二丁目9番7号　TEL 03-5340-5070",
+    "Inquiries: International Exchange Association, TEL 03-5342-9169",
+    "電話 03-3228-7000（子ども総合相談窓口）",
+    "Slackから通知が来ます。", "This is Nakano City Office.", "東 区、西 区の順に回ります。",
+    "受付：鈴木一郎（2026/11/30）まで",
+])
+def test_organisation_lines_and_products_stay_unflagged(text):
+    assert {kind for _, kind in found(text)} <= {"CORPORATE_NUMBER", "PERSON"}
+    assert not any(kind in ("ADDRESS", "PHONE", "POSTAL_CODE", "BIRTHDATE") for _, kind in found(text))

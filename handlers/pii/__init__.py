@@ -70,6 +70,7 @@ class Guard:
                  *contacts.postal_codes(folded), *contacts.bank_accounts(folded),
                  *contacts.health_insurance(folded), *dates.birth_dates(digits),
                  *places.addresses(folded), *people.people(text, self.names)]
+        spans.extend(_record_birth_dates(digits, spans))
         chosen: list[tuple[int, int, str]] = []
         for start, end, kind in sorted(spans, key=lambda s: (_PRIORITY[s[2]], s[0] - s[1])):
             if start >= end or any(start < e and s < end for s, e, _ in chosen):
@@ -78,6 +79,29 @@ class Guard:
                 continue
             chosen.append((start, end, kind))
         return [Finding(s, e, k) for s, e, k in sorted(chosen)]
+
+
+def _record_birth_dates(digits: str, spans: list) -> list[tuple[int, int, str]]:
+    """A date in a person's record line (name plus contact data or address on the same line,
+    or the date in brackets right after the name) is their birth date."""
+    people = [(s, e) for s, e, k in spans if k == "PERSON"]
+    if not people:
+        return []
+    contact = [(s, e) for s, e, k in spans if k in ("PHONE", "ADDRESS", "EMAIL", "MYNUMBER",
+                                                    "HEALTH_INSURANCE", "POSTAL_CODE")]
+    found = []
+    for start, end in dates.record_dates(digits):
+        line_start = digits.rfind("\n", 0, start) + 1
+        line_end = digits.find("\n", end)
+        line_end = len(digits) if line_end < 0 else line_end
+        on_line = lambda s, e: line_start <= s and e <= line_end  # noqa: E731
+        named = [p for p in people if on_line(*p)]
+        if not named:
+            continue
+        right_after = any(0 <= start - e <= 3 for _, e in named)
+        if right_after or any(on_line(*c) for c in contact):
+            found.append((start, end, "BIRTHDATE"))
+    return found
 
 
 _default: Guard | None = None

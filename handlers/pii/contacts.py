@@ -28,6 +28,20 @@ PERSON_WORDS = ("携帯", "自宅", "連絡先", "私の", "様", "さん", "氏
                 "電話番号は", "住所")
 
 _SENTENCE_END = re.compile(r"[。\n]")
+# A line that introduces a facility or an organisation (施設案内：中央図書館 〒… TEL …): the
+# contact data on it is the organisation's, unless a person is named on it first.
+_ORG_LINE = re.compile(r"図書館|センター|役所|役場|公民館|会館|体育館|保健所|事務所|支所|出張所|学校|"
+                       r"病院|施設|協会|法人|株式会社|窓口|庁舎|本部|"
+                       r"\b(?:Office|Cent(?:er|re)|Association|Library|Hall|Inquiries|[Ee]mergenc\w*|"
+                       r"Department|Division|Section|Desk)\b")
+_PERSON_ON_LINE = re.compile(r"様|さん|氏名|自宅|携帯|住所は|お住まい|本人|申請者|相談者|保護者|世帯主|"
+                             r"\b(?:Mr|Ms|Mrs|Miss|[Mm]y|I'm|I am|[Hh]is|[Hh]er)\b")
+
+
+def org_line(folded: str, start: int) -> bool:
+    line_start = max(folded.rfind("\n", 0, start) + 1, start - 80)
+    before = folded[line_start:start]
+    return bool(_ORG_LINE.search(before)) and not _PERSON_ON_LINE.search(before)
 
 
 def clause_before(folded: str, start: int, width: int = 30) -> str:
@@ -102,6 +116,9 @@ def phones(digits: str, folded: str) -> Iterator[Span]:
         if has_any(folded[max(0, match.start() - 40):match.start()], ("電話番号が", "番号が変わり")) \
                 or "に変わりました" in after:
             continue
+        if not mobile and (org_line(folded, match.start()) or re.match(
+                r"\s*[（(][^）)]{0,20}(?:窓口|課|係|センター|相談|本部|事務局)", folded[match.end():match.end() + 24])):
+            continue
         yield match.start(), match.end(), "PHONE"
 
 
@@ -140,7 +157,8 @@ def postal_codes(folded: str) -> Iterator[Span]:
     for match in _POSTAL.finditer(folded):
         start, end = match.span(2)
         context = clause_before(folded, match.start(), 20) + clause_after(folded, end, 30)
-        if has_any(context, ("役所", "役場", "庁舎", "センター", "課", "会社", "本社", "事務所")):
+        if has_any(context, ("役所", "役場", "庁舎", "センター", "課", "会社", "本社", "事務所")) \
+                or org_line(folded, match.start()):
             continue
         yield start, end, "POSTAL_CODE"
 
@@ -166,7 +184,8 @@ def bank_accounts(folded: str) -> Iterator[Span]:
 
 
 # -- health insurance ------------------------------------------------------------------------
-_INSURER = re.compile(r"(被保険者番号|保険者番号)(?:は|：|:|\s)*(\d{6,10})(?!\d)")
+_INSURER = re.compile(r"(被保険者番号|保険者番号|被保険者証\s*番号|受給者証番号|受給者番号|医療証番号)"
+                      r"(?:は|：|:|\s)*(\d{6,10})(?!\d)")
 _SYMBOL = re.compile(r"記号[・･]?番号(?:は|：|:|\s)*([^、,。\s（(]{2,24}(?:[（(]枝番\s*\d{1,3}[）)])?)")
 
 

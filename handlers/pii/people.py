@@ -22,16 +22,19 @@ HONORIFICS = ("様", "さま", "さん", "氏", "くん", "君", "ちゃん", "�
               "区議", "県議", "都議", "宛", "殿", "外相", "法相", "財務相", "防衛相", "文科相", "厚労相",
               "経産相", "農相", "国交相", "環境相")
 # Titles that are also the start of common words (方法, 君臨, 相談): only the whole token counts.
-EXACT_TITLES = ("方", "君")
+EXACT_TITLES = ("方", "君", "家")
 LABELS = ("氏名", "名前", "お名前", "児童氏名", "保護者", "相談者", "申請者", "申込者", "差出人",
           "名義", "担当者", "担当", "通報者", "届出人", "世帯主", "本人", "妻", "夫", "長男",
           "長女", "次男", "次女", "父", "母")
 _COMPANY = ("株式会社", "有限会社", "合同会社", "社団法人", "財団法人", "(株)", "（株）")
 _PLACE_SUFFIXES = ("川", "山", "町", "村", "市", "区", "県", "駅", "橋", "池", "湖", "島", "谷",
-                   "沢", "台", "丘", "通", "寺", "宮", "線", "港", "坂", "原", "野", "店", "館")
+                   "沢", "台", "丘", "通", "寺", "宮", "線", "港", "坂", "原", "野", "店", "館",
+                   "園", "場", "所", "署", "庁", "局", "校", "堂", "城")
 _ORG_ENDINGS = ("市", "区", "町", "村", "県", "都", "府", "道", "社", "会", "店", "館", "院", "園",
                 "校", "所", "局", "署", "庁", "省", "部", "課", "係", "組", "団", "協会", "銀行")
-_CONTACT_IN_BRACKETS = ("内線", "電話", "TEL", "Tel", "携帯", "直通", "担当", "メール", "ふりがな")
+_CONTACT_IN_BRACKETS = ("内線", "電話", "TEL", "Tel", "携帯", "直通", "担当", "メール", "ふりがな",
+                        "CW", "SW", "保健師", "看護師", "主任", "係長", "課長", "学校", "ケアマネ",
+                        "相談員", "支援員", "指導員", "社会福祉士", "民生委員", "教諭", "医師")
 _PARTICLES = ("は", "が", "に", "の", "も", "と", "へ", "から", "より", "まで", "です", "さん")
 _CLOSE_AFTER = ("です", "と申し", "と言い", "より", "から", "が", "は", "の", "に", "へ", "を", "と",
                 "も", "（", "(", "、", ",", "。", " ", "\u3000", "\n", ")", "）", "：", ":")
@@ -157,6 +160,7 @@ def people(text: str, gazetteer: Iterable[str] = ()) -> Iterator[Span]:
                 continue
         i += 1
     yield from romaji.names(text)
+    yield from _intro_or_spaced(text, tokens)
     yield from _kana_after_label(text)
     yield from _gazetteer(text, gazetteer)
 
@@ -168,6 +172,10 @@ def _place_as_surname(tokens: list[_Token], i: int) -> int:
     nxt = _next_word(tokens, i + 1)
     if nxt is None:
         return 0
+    if i >= 2 and tokens[i - 1].surface in ("（", "(") and nxt.surface in ("）", ")") \
+            and tokens[i - 2].surface in ("です", "ます", "。", "した") \
+            and (i + 2 >= len(tokens) or tokens[i + 2].surface in ("\n", "。")):
+        return token.end  # a sign-off after the message: …です（佐伯）
     if nxt.surface in ("様", "さん", "さま", "氏", "殿", "先生", "くん", "ちゃん") or (
             len(token.surface) >= 2 and _honorific_next(tokens, i + 1)
             and nxt.surface not in ("方", "相")):
@@ -193,6 +201,9 @@ def _alone(tokens: list[_Token], i: int) -> bool:
     if len(token.surface) < 2:
         return False
     nxt = _next_word(tokens, i + 1)
+    previous = tokens[i - 1].surface if i else ""
+    if previous in ("（", "(") and nxt is not None and nxt.surface in ("）", ")"):
+        return True  # a sign-off: …です（佐伯）
     if nxt is not None and nxt.surface in ("（", "("):
         # 田村（内線2104）, 高橋（たかはし）, 森（45）: not 松本（長野県）
         inside = _next_word(tokens, i + 2)
@@ -246,6 +257,32 @@ _CHILD = re.compile(r"(?<![\u3041-\u3096])([\u3041-\u3096]{2,4})(?=くん|ちゃ
                     r"|([\u4e00-\u9fff々]{1,3})(?=くん|ちゃん(?!と))")
 _NOT_CHILD = ("赤", "お", "婆", "爺", "兄", "姉", "坊", "嬢", "孫", "父", "母", "いつも", "もっと")
 _RELATIONS = ("長男", "長女", "次男", "次女", "三男", "三女", "孫", "息子", "娘", "児童", "生徒")
+
+
+# A name in the dictionary introducing itself (ゆうこです, たかしだよ, りゅうせいのママです).
+_SELF_INTRO = ("です", "だよ", "だよー", "でーす", "と申します", "より", "のママ", "のパパ", "の母", "の父")
+# A surname the dictionary does not know, given in full before a title: 大豆生田 実 様.
+_SPACED_NAME = re.compile(r"(?:^|(?<=[\s、。：:「（(]))([\u4e00-\u9fff々]{1,4}[ \u3000][\u4e00-\u9fff々]{1,4})"
+                          r"(?=[ \u3000]?(?:様|さん|殿|氏|先生))")
+# One-character surname and given name in Chinese or Korean order: 王 子涵, 陳 暁玲.
+_ONE_CHAR_SURNAME = re.compile(r"(?:^|(?<=[\s、。：:「（(子娘夫妻母父]))([\u4e00-\u9fff][ \u3000][\u4e00-\u9fff]{1,2})"
+                               r"(?=[（(、。,\s]|$|さん|様|氏)")
+
+
+def _intro_or_spaced(text: str, tokens: list[_Token]) -> Iterator[Span]:
+    for i, token in enumerate(tokens):
+        if token.name_part and len(token.surface) >= 2:
+            after = text[token.end:token.end + 6]
+            if after.startswith(_SELF_INTRO) and (i == 0 or tokens[i - 1].surface in
+                                                  ("、", "。", "\n", " ", "\u3000", "は", "、", "！", "!")
+                                                  or tokens[i - 1].blank):
+                yield token.start, token.end, "PERSON"
+    for match in _SPACED_NAME.finditer(text):
+        yield match.start(1), match.end(1), "PERSON"
+    for match in _ONE_CHAR_SURNAME.finditer(text):
+        first = _tokens(match.group(1)[0])
+        if first and first[0].surname and not match.group(1).endswith(_ORG_ENDINGS + ("駅", "丁目")):
+            yield match.start(1), match.end(1), "PERSON"
 
 
 def _kana_after_label(text: str) -> Iterator[Span]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from handlers.pii.contacts import org_line
+
 Span = tuple[int, int, str]
 
 _N = "[0-9〇一二三四五六七八九十百]"
 _BLOCK = re.compile(
-    rf"(?:{_N}+丁目\s*{_N}+(?:番地?|-)\s*(?:{_N}+(?:号|-\s*{_N}+)?)?"     # 3丁目12番5号 / 1丁目26-23
+    rf"(?:{_N}+丁目(?=\s*(?:在住|に住|にお住|の自宅|のアパート|のマンション|の実家))"  # 中野5丁目在住
+    rf"|{_N}+丁目\s*{_N}+(?:番地?|-)\s*(?:{_N}+(?:号|-\s*{_N}+)?)?"     # 3丁目12番5号 / 1丁目26-23
     rf"|{_N}+丁目\s*{_N}+"                                                 # 3丁目12
     rf"|{_N}+番地\s*{_N}*(?:号)?"                                          # 12番地 / 1044番地1
     rf"|{_N}+番\s*{_N}+号"                                                 # 7番5号
@@ -26,6 +29,26 @@ _VENUE_AFTER = ("交差点", "地区", "付近", "周辺", "の市有地", "の�
 _ADMIN = re.compile(r"(?:都|道|府|県|市|区|町|村|郡)")
 
 
+_HIRAGANA = re.compile(r"[\u3041-\u3096]")
+
+
+def _kana_in_place(folded: str, i: int) -> int:
+    """Where a hiragana run ending at i starts, if it is part of a place name (松が丘,
+    さいたま市, つつじヶ丘): followed by a place character, not a particle's run. Else i."""
+    j = i
+    while j > 0 and _HIRAGANA.match(folded[j - 1]) and i - j < 5:
+        j -= 1
+    run = folded[j:i]
+    if not run or i >= len(folded) or not _PLACE_CHAR.match(folded[i]):
+        return i
+    if run == "が" and j > 0 and _PLACE_CHAR.match(folded[j - 1]):
+        return j
+    if len(run) >= 2 and folded[i] in "市区町村ヶケ丘台野" and (j == 0 or not _HIRAGANA.match(folded[j - 1])) \
+            and run not in ("には", "では", "から", "まで", "より", "との", "への"):
+        return j
+    return i
+
+
 def _start_of_place(folded: str, end: int) -> int:
     """Walk back over place-name characters (and の inside a name, as in 日の出町)."""
     i = end
@@ -33,6 +56,8 @@ def _start_of_place(folded: str, end: int) -> int:
         ch = folded[i - 1]
         if _PLACE_CHAR.match(ch) or ch in "ヶケ":
             i -= 1
+        elif _HIRAGANA.match(ch) and _kana_in_place(folded, i) < i:
+            i = _kana_in_place(folded, i)
         elif ch == "の" and i - 2 >= 0 and _PLACE_CHAR.match(folded[i - 2]) and i < end \
                 and _PLACE_CHAR.match(folded[i]) and not _ADMIN.match(folded[i - 2]):
             i -= 1
@@ -57,8 +82,31 @@ def _building_rooms(folded: str) -> Iterator[Span]:
         yield match.start(), match.end(), "ADDRESS"
 
 
+# Addresses in Latin letters: 2-11-6 Honcho, Nakano-ku, Tokyo / Room 405, Sunny Court, 1-5-10 …
+_ROMAJI_ADDRESS = re.compile(
+    r"(?:(?:Room|Apt\.?|Apartment|#)\s*\d{1,4},?\s*)?(?:[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)*,\s*)?"
+    r"(?:[A-Z][A-Za-z]+\s+)?\d{1,4}(?:-\d{1,4}){1,3}"
+    r"(?:,?\s+[A-Z][A-Za-z]+(?:[- ](?:ku|KU|shi|SHI|cho|machi|gun|City|Ward|Town|Village|Prefecture|ken))?){1,4}")
+_ROMAJI_AREA = re.compile(r"-(?:ku|shi|cho|machi|gun)\b|\b(?:City|Ward|Town|Village|Prefecture|Tokyo|Osaka)\b",
+                          re.I)
+_ROMAJI_VENUE = re.compile(r"\b(?:Office|Hall|Cent(?:er|re)|Library|School|Hospital|Station|Museum|"
+                           r"Association|Gymnasium|Clinic|Headquarters|Branch)\b")
+
+
+def _romaji_addresses(folded: str) -> Iterator[Span]:
+    for match in _ROMAJI_ADDRESS.finditer(folded):
+        value = match.group(0)
+        if not _ROMAJI_AREA.search(value):
+            continue
+        before = folded[max(0, match.start() - 40):match.start()]
+        if _ROMAJI_VENUE.search(before) or _ROMAJI_VENUE.search(value):
+            continue
+        yield match.start(), match.end(), "ADDRESS"
+
+
 def addresses(folded: str) -> Iterator[Span]:
     yield from _building_rooms(folded)
+    yield from _romaji_addresses(folded)
     for match in _BLOCK.finditer(folded):
         start = _start_of_place(folded, match.start())
         name = folded[start:match.start()]
@@ -79,6 +127,8 @@ def addresses(folded: str) -> Iterator[Span]:
         if any(w in before for w in _VENUE_BEFORE) or any(after.startswith(w) for w in _VENUE_AFTER):
             continue
         if any(w in name for w in ("役所", "役場", "庁舎", "センター", "公民館", "会館")):
+            continue
+        if org_line(folded, start):
             continue
         block = match.group(0)
         if re.fullmatch(r"\d+-\d+(?:-\d+)?", block) and (

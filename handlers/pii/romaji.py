@@ -100,6 +100,16 @@ _LABEL = re.compile(
     r"Respectfully|Best wishes)[ \u3000]*[,，]?[ \u3000]*\n[ \u3000]*" + _NAME_WORDS
     + r"|\b(?:Yours sincerely|Sincerely|Best regards|Kind regards|Regards)[ \u3000]*[,，][ \u3000]*"
     + _NAME_WORDS, re.I)
+# Self-introductions and family in English sentences; -san/-sama after a name; a Latin-letter
+# name before です/から/より in Japanese text.
+_INTRO = re.compile(
+    r"\b(?:[Mm]y name is|I am|I'm|[Tt]his is|[Mm]y (?:daughter|son|wife|husband|mother|father|"
+    r"child|children|name's)(?: is)?|[Cc]alled|[Nn]amed)[ \u3000]+"
+    rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})")
+_SAN = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})-(?:san|sama|kun|chan|sensei)\b")
+_BEFORE_JA = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})(?=[ \u3000]*(?:です|から|より|と申します|でした))")
+# A signature dash at the very end of a message ("… – Emily"), not a bulleted list.
+_SIGN_DASH = re.compile(rf"[-–—][ \u3000]*((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})[ \u3000.!]*$")
 _BEFORE_CONTACT = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{1,2}})[ \u3000]*[<(（][^>)）\s]*@")
 _HONORIFIC = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})(?=[ \u3000]*(?:さん|様|氏|くん|ちゃん|殿|先生))")
 _NOT_NAMES = {"sir", "madam", "madame", "all", "resident", "residents", "customer", "customers",
@@ -113,7 +123,8 @@ _NOT_NAMES = {"sir", "madam", "madame", "all", "resident", "residents", "custome
               "ms", "miss", "mx", "dr", "prof", "professor", "dear", "sincerely", "regards",
               "january", "february", "march", "april", "may", "june", "july", "august",
               "september", "october", "november", "december", "monday", "tuesday", "wednesday",
-              "thursday", "friday", "saturday", "sunday"}
+              "thursday", "friday", "saturday", "sunday", "thanks", "thank", "hi", "hello", "hey",
+              "re", "fw", "fwd", "subject", "cc"}
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -135,13 +146,18 @@ def _capitalised(word: str) -> bool:
 def names(text: str) -> Iterator[Span]:
     if not re.search(r"[A-Za-z]{2}", text):
         return
-    for pattern in (_TITLE, _LABEL, _BEFORE_CONTACT, _HONORIFIC):
+    for pattern in (_TITLE, _LABEL, _BEFORE_CONTACT, _HONORIFIC, _INTRO, _SAN, _BEFORE_JA,
+                    _SIGN_DASH):
         for match in pattern.finditer(text):
             group = next(i for i in range(1, (match.lastindex or 1) + 1) if match.group(i))
             words = match.group(group).replace(",", " ").split()
             if pattern is _LABEL and not (any(name_kind(w) for w in words)
                                           or all(_capitalised(w) for w in words)):
                 continue  # after "From:" an ordinary lower-case phrase is no name
+            if pattern in (_BEFORE_JA, _INTRO, _SIGN_DASH) and any(w.lower() in _NOT_NAMES for w in words):
+                continue  # This is Nakano City Office / Tokyoから: a place or an organisation
+            if pattern is _BEFORE_JA and not any(name_kind(w) for w in words):
+                continue  # Slackから, Kintoneです: a product, not a person
             span = _trim(text, match.start(group), match.end(group))
             if span:
                 yield span[0], span[1], "PERSON"
