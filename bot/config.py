@@ -146,6 +146,9 @@ def start_problems(settings: Settings) -> list[str]:
         problems.append("Slack の設定が足りません: SLACK_BOT_TOKEN を設定してください。")
     if settings.webhook_secret and not settings.webhook_outbound_url:
         problems.append("中継 Webhook の設定が足りません: CHONAI_WEBHOOK_OUTBOUND_URL を設定してください。")
+    from handlers import destinations
+
+    problems.extend(destinations.problems(settings))
     return problems
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from typing import Any
 
@@ -19,6 +17,7 @@ from handlers.dispatcher import Dispatcher
 from handlers.intake import incoming_event
 from handlers.messages import Incoming
 from store import coordination as coordination_mod
+from store import leases
 from store.db import make_engine
 from store.events import EventStore, RecordedEvent, utcnow
 from store.migrate import upgrade
@@ -57,7 +56,7 @@ def projections_for(registry: Registry) -> list[Any]:
 class Runtime:
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
-        self.owner = settings.instance or f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = leases.owner_name(settings.instance)
         self.engine = make_engine(database_url(settings))
         if migrate:
             upgrade(self.engine)
@@ -130,6 +129,13 @@ class Runtime:
 
     async def start(self) -> None:
         await self.store.start()
+        from store import outbox
+
+        try:  # what a killed predecessor was sending is reconciled now, not after its lease
+            await asyncio.to_thread(outbox.release_predecessors, self.engine, self.owner,
+                                    explicit_instance=bool(self.settings.instance))
+        except Exception as exc:  # database away at start: the leases expire as before
+            log.warning("could not release a predecessor's posts: %s", type(exc).__name__)
         self.worker = DeliveryWorker(self.store, self.adapters, owner=self.owner,
                                      before_claim=self._after_acks)
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
@@ -174,6 +180,10 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:  # a clean stop hands the singleton jobs over at once
+            await asyncio.to_thread(leases.release_all, self.engine, self.owner)
+        except Exception as exc:
+            log.warning("could not release leases: %s", type(exc).__name__)
         await self.store.stop()
         await self.coordination.close()
         self.engine.dispose()

@@ -23,7 +23,8 @@ from handlers.jma.report import ReportError, parse_feed, parse_report
 from handlers.messages import Button, Outbound
 from store import broadcasts as broadcast_table
 from store.events import NewEvent
-from store.staff import people
+from handlers.destinations import default_platform, private_targets, resolve
+from store.staff import has_role, people
 
 log = logging.getLogger(__name__)
 DEFAULT_FEED = "https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml"
@@ -49,14 +50,17 @@ class WatchConfig:
         poll = float(get("chonai_jma_poll_seconds", "60") or 60)
         if (urlparse(feed).hostname or "").endswith("jma.go.jp"):
             poll = max(10.0, poll)  # JMA blocks clients that poll too often
-        platform, _, room = get("chonai_jma_room", "local:災害対策本部").rpartition(":")
+        # Proposals go to every broadcaster privately; CHONAI_JMA_ROOM adds a 本部 room.
+        room_setting = get("chonai_jma_room", "")
+        platform, room = resolve(settings, "CHONAI_JMA_ROOM", room_setting) if room_setting \
+            else (default_platform(settings), "")
         yes = ("1", "true", "yes", "on")
         return cls(feed=feed, areas=rule.Areas.parse(get("chonai_jma_areas", "")),
                    min_int=get("chonai_jma_min_intensity", "5-") or "5-", poll_seconds=poll,
                    auto_send=get("chonai_jma_auto_send", "").lower() in yes,
                    suppress_hours=float(get("chonai_jma_suppress_hours", "6") or 6),
                    drills=get("chonai_jma_drills", "").lower() in yes,
-                   platform=platform or "local", room=room)
+                   platform=platform, room=room)
 
 
 class FeedReader:
@@ -170,10 +174,11 @@ async def handle_report(services: Services, config: WatchConfig, report, source:
         await fan_out(store, item, recipients, actor="jma", causation=f"jma:{report.event_id}")
         return await decide("sent", "基準を超えたため自動で送信しました", broadcast=bid,
                             max_int=found.max_int)
-    await store.append(_post(config, "【自動提案】次の安否確認を送りますか？（broadcaster の職員が送信できます）\n\n"
-                             + item["body"], f"jma:{report.event_id}:proposal", key=f"jma:{bid}:offer",
-                             buttons=[Button("送信", "broadcast.send", str(bid), "primary"),
-                                      Button("取消", "broadcast.cancel", str(bid), "danger")]))
+    await store.append(*await _posts(
+        services, config, "【自動提案】次の安否確認を送りますか？（broadcaster の職員が送信できます）\n\n"
+        + item["body"], f"jma:{report.event_id}:proposal", key=f"jma:{bid}:offer",
+        buttons=[Button("送信", "broadcast.send", str(bid)),
+                 Button("取消", "broadcast.cancel", str(bid), "danger")]))
     return await decide("proposed", "基準を超えたため broadcaster に送信を提案しました", broadcast=bid,
                         max_int=found.max_int)
 
@@ -186,10 +191,25 @@ async def _record(store, stream: str, cause: int, decision: str, reason: str,
     return decision
 
 
-def _post(config: WatchConfig, text: str, ref: str, *, key: str, buttons=(), update=False) -> NewEvent:
-    out = Outbound(config.platform, config.room, text, tuple(buttons), ref=ref, update=update, priority=1)
-    return NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}", out.to_payload(),
-                    actor="jma", platform=out.platform, idempotency_key=key)
+async def _posts(services: Services, config: WatchConfig, text: str, ref: str, *, key: str,
+                 buttons=()) -> list[NewEvent]:
+    """The same message to every broadcaster privately, on each platform they use, and to
+    the 本部 room when CHONAI_JMA_ROOM names one."""
+    engine = services.get("engine")
+    broadcasters = [p for p in await asyncio.to_thread(people, engine) if has_role(p, "broadcaster")]
+    targets = [t for p in broadcasters for t in private_targets(services.settings, p)]
+    if config.room:
+        targets.append((config.platform, config.room))
+    if not targets:
+        log.warning("JMA: no broadcaster in the directory and no CHONAI_JMA_ROOM: nobody to tell")
+    events = []
+    for platform, room in dict.fromkeys(targets):
+        out = Outbound(platform, room, text, tuple(buttons), ref=f"{ref}:{platform}:{room}",
+                       priority=1)
+        events.append(NewEvent("outbound.requested", f"outbox:{platform}:{room}", out.to_payload(),
+                               actor="jma", platform=platform,
+                               idempotency_key=f"{key}:{platform}:{room}"))
+    return events
 
 
 async def _prepare(services: Services, config: WatchConfig, report, found, bid: int,
@@ -213,8 +233,8 @@ async def _prepare(services: Services, config: WatchConfig, report, found, bid: 
 async def _update(services: Services, config: WatchConfig, report, found, bid: int,
                   drill: bool) -> None:
     text = "【更新】" + rule.notice_text(report, found, services.settings.tz, drill)
-    await services.store.append(_post(config, text, f"jma:{report.event_id}:update",
-                                      key=f"jma:{bid}:update:{found.max_int}"))
+    await services.store.append(*await _posts(services, config, text, f"jma:{report.event_id}:update",
+                                              key=f"jma:{bid}:update:{found.max_int}"))
 
 
 async def _cancel(services: Services, config: WatchConfig, report, bid: int, decide) -> str:
@@ -233,6 +253,7 @@ async def _cancel(services: Services, config: WatchConfig, report, bid: int, dec
             events.append(NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
                                    out.to_payload(), actor="jma", platform=out.platform,
                                    idempotency_key=f"jma:{bid}:cancel:{r['user_id']}"))
-    events.append(_post(config, text, f"jma:{report.event_id}:cancel", key=f"jma:{bid}:cancel"))
+    events.extend(await _posts(services, config, text, f"jma:{report.event_id}:cancel",
+                               key=f"jma:{bid}:cancel"))
     await store.append(*events)
     return await decide("cancelled", "気象庁が取り消したため取消を送りました", broadcast=bid)

@@ -35,8 +35,10 @@ def schedules(services: Services) -> list[dict[str, Any]]:
     settings = services.settings
     found: dict[str, dict[str, Any]] = {}
     if settings.kpi_channel:
-        platform, _, room = settings.kpi_channel.rpartition(":")
-        found["default"] = {"id": "default", "period": "weekly", "platform": platform or "local",
+        from handlers.destinations import resolve
+
+        platform, room = resolve(settings, "CHONAI_KPI_CHANNEL", settings.kpi_channel)
+        found["default"] = {"id": "default", "period": "weekly", "platform": platform,
                             "room": room, "cron": settings.kpi_cron}
     for event in services.store.iter_all(types=["kpi.schedule_added", "kpi.schedule_removed"]):
         if event.type == "kpi.schedule_added":

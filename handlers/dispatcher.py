@@ -63,7 +63,9 @@ class Dispatcher:
         while not self._stopping:
             try:
                 if time.monotonic() - lease_checked > 5:
-                    leader = await asyncio.to_thread(leases.acquire, engine, NAME, self.owner, 15)
+                    leader = await asyncio.to_thread(
+                        leases.acquire, engine, NAME, self.owner, 15,
+                        explicit_instance=bool(self.services.settings.instance))
                     lease_checked = time.monotonic()
                 if leader:
                     await self.dispatch_pending()

@@ -54,6 +54,21 @@ class Job:
     unknown: bool  # a previous attempt may have reached the platform
 
 
+def release_predecessors(engine: Engine, owner: str, *, explicit_instance: bool = False) -> int:
+    """Posts a dead predecessor of this instance was sending: due now (they are looked up at
+    the platform before any re-send), instead of after their lease."""
+    from store.leases import is_predecessor
+
+    with write_transaction(engine) as conn:
+        rows = conn.execute(select(outbox.c.id, outbox.c.lease_owner)
+                            .where(outbox.c.status == "sending")).all()
+        mine = [r.id for r in rows if r.lease_owner and
+                is_predecessor(r.lease_owner, owner, explicit_instance=explicit_instance)]
+        if mine:
+            conn.execute(outbox.update().where(outbox.c.id.in_(mine)).values(lease_until=0))
+    return len(mine)
+
+
 def claim(engine: Engine, owner: str, *, limit: int = 100, lease: float = 30.0,
           platforms: Sequence[str] | None = None) -> list[Job]:
     now = time.time()

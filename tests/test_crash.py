@@ -189,3 +189,29 @@ async def test_kill_9_during_a_broadcast_and_its_clicks(bot_process, tmp_path):
     assert len(answers) == len(set(answers))  # no click counted twice
     assert set(counted) <= set(answers)  # every acknowledged click counted
     bot.stop()
+
+
+async def test_a_restart_after_kill_9_answers_within_two_seconds(bot_process):
+    """The new process takes the dispatcher lease from its dead predecessor at once instead of
+    waiting for the lease to expire."""
+    first = bot_process()
+    await first.start()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(first.url + "/api/rooms/general/messages",
+                                json={"user": "staff01", "text": "/help"}) as resp:
+            assert resp.status == 201
+        first.kill()
+        await first.start()  # the same data directory, a new process
+        up = time.monotonic()
+        async with session.post(first.url + "/api/rooms/general/messages",
+                                json={"user": "staff01", "text": "/help"}) as resp:
+            assert resp.status == 201
+        answered = None
+        while time.monotonic() - up < 10:
+            async with session.get(first.url + "/api/rooms/general/messages") as resp:
+                replies = [m for m in (await resp.json())["messages"] if m["user"] == "chonai"]
+            if len(replies) >= 2:
+                answered = time.monotonic() - up
+                break
+            await asyncio.sleep(0.05)
+    assert answered is not None and answered < 2.0, answered

@@ -142,3 +142,47 @@ async def test_other_prefecture_weak_shaking_drills_and_hostile_documents_do_not
     await bot.settle()
     assert bot.runtime.store.read(0, types=["broadcast.prepared"]) == []
     assert all(m["user"] != "chonai" for m in await bot.messages("hq"))
+
+
+async def test_on_a_slack_only_deployment_the_proposal_reaches_broadcasters_by_dm(start_bot, jma):
+    """Default settings (no CHONAI_JMA_ROOM): every broadcaster gets the proposal privately on
+    the platform they use; a bare channel id for the KPI digest means Slack."""
+    from commands.kpi import schedules
+    from tests.slack_standin import SlackStandIn
+    from tests.test_slack import start_slack
+
+    standin = SlackStandIn()
+    await standin.start()
+    try:
+        bot = await start_slack(start_bot, standin, kpi_channel="C0123ABC", extra={
+            "chonai_jma_feed": jma.url("/feed.xml"), "chonai_jma_areas": "品川区,東京都２３区"})
+        await replace_directory(bot.runtime.engine, parse_directory(
+            "user_id,name,department,roles,platform_ids\nhq,本部,危機管理課,broadcaster,slack:UHQ\n"
+            "s1,職員,市民課,,slack:US1\n".encode()))
+        services = bot.runtime.services
+        config = WatchConfig.from_settings(services.settings)
+        assert (config.platform, config.room) == ("slack", "")
+        async with aiohttp.ClientSession() as session:
+            jma.publish("1_VXSE51.xml", "震度速報", report("VXSE51"))
+            assert await poll_once(services, config, FeedReader(session, config.feed)) == ["proposed"]
+        await bot.settle()
+        offers = [p for p in standin.posts() if "自動提案" in p.get("text", "")]
+        assert [o["channel"] for o in offers] == ["DHQ"]  # a DM to the broadcaster alone
+        assert [b["action_id"] for b in offers[0]["blocks"][-1]["elements"]] == \
+            ["broadcast.send", "broadcast.cancel"]
+        [schedule] = [s for s in schedules(services) if s["id"] == "default"]
+        assert (schedule["platform"], schedule["room"]) == ("slack", "C0123ABC")
+    finally:
+        await standin.stop()
+
+
+def test_a_bare_destination_with_several_platforms_stops_the_start():
+    from bot.config import Settings, start_problems
+
+    settings = Settings(slack_bot_token="xoxb", slack_signing_secret="s", webhook_secret="w",
+                        webhook_outbound_url="http://127.0.0.1:1/out", kpi_channel="C0123ABC")
+    [problem] = start_problems(settings)
+    assert "CHONAI_KPI_CHANNEL" in problem
+    unconfigured = Settings(kpi_channel="lineworks:room1")
+    [problem] = start_problems(unconfigured)
+    assert "CHONAI_KPI_CHANNEL" in problem and "lineworks" in problem
