@@ -20,12 +20,16 @@ from commands.context import Context, Services
 from commands.registry import action, command, on_read
 from handlers.messages import Button, Outbound
 from store import broadcasts as table
-from store.broadcasts import BroadcastProjection
+from store.broadcasts import QUESTION_OF, QUESTIONS, BroadcastProjection
 from store.events import NewEvent, parse_time
 from store.staff import find_person, has_role, people
 
 PROJECTIONS = [BroadcastProjection()]
-SAFETY = ["無事", "軽傷", "重傷・要救助", "出勤可能", "出勤不可"]
+SAFETY = [*QUESTIONS["safety"], *QUESTIONS["attendance"]]  # two questions, one card
+QUESTION_LABELS = {"safety": "安否", "attendance": "参集"}
+SENSITIVE = ("軽傷", "重傷・要救助")  # 要配慮個人情報: names with these go to broadcasters only
+UPDATE_PRIORITY = 9  # card updates never delay notices (1), reminders (2) or drills (8)
+PENDING_NAMES = 20
 READ_ONLY = ["確認しました"]
 DEFAULT_REMINDERS = [10, 30]
 STATUS_EVERY = 5.0  # seconds between in-place updates of the sender's status message
@@ -115,14 +119,31 @@ async def broadcast(ctx: Context) -> None:
         Button("取消", "broadcast.cancel", str(bid), "danger")])
 
 
+def questions(item: dict[str, Any]) -> dict[str, list[str]]:
+    """The questions a broadcast asks: {"safety": [...], "attendance": [...]} for 安否, else one
+    question ("answer") with its choices."""
+    answers = item["options"]["answers"]
+    asked = {q: [a for a in answers if QUESTION_OF.get(a) == q] for q in QUESTIONS}
+    asked = {q: a for q, a in asked.items() if a}
+    if asked and all(QUESTION_OF.get(a) for a in answers):
+        return asked
+    return {"answer": list(answers)}
+
+
 def _notice_text(item: dict[str, Any]) -> str:
     drill = "【訓練】" if item["options"]["drill"] else ""
-    return f"{drill}{item['body']}\n\n下のボタンで回答してください。（一斉連絡 ID {item['id']}）"
+    asked = questions(item)
+    if len(asked) > 1:
+        how = "、".join(f"{QUESTION_LABELS.get(q, q)}（{'／'.join(a)}）" for q, a in asked.items())
+        ask = f"{how}をそれぞれ下のボタンで回答してください。"
+    else:
+        ask = "下のボタンで回答してください。"
+    return f"{drill}{item['body']}\n\n{ask}（一斉連絡 ID {item['id']}）"
 
 
 def _answer_buttons(item: dict[str, Any]) -> list[Button]:
-    return [Button(a, "broadcast.answer", f"{item['id']}|{a}", "primary" if i == 0 else None)
-            for i, a in enumerate(item["options"]["answers"])]
+    # All alike: no choice may look pre-selected.
+    return [Button(a, "broadcast.answer", f"{item['id']}|{a}") for a in item["options"]["answers"]]
 
 
 @action("broadcast.send")
@@ -214,14 +235,44 @@ async def _record_answer(ctx: Context, item: dict[str, Any], person: dict[str, A
                          choice: str) -> None:
     stream = f"broadcast:{item['id']}:{person['user_id']}"
     history = await asyncio.to_thread(ctx.services.store.stream, stream)
-    answers = [e.payload["answer"] for e in history if e.type == "broadcast.answered"]
-    if answers and answers[-1] == choice:
+    given = [(e.payload["answer"], e.occurred_at) for e in history if e.type == "broadcast.answered"]
+    question = _question_of(item, choice)
+    same_question = [a for a, _ in given if _question_of(item, a) == question]
+    if same_question and same_question[-1] == choice:
         return  # the same answer again: nothing changes
     ctx.emit("broadcast.answered", {"id": item["id"], "user_id": person["user_id"],
-                                    "answer": choice, "department": person["department"]},
+                                    "answer": choice, "department": person["department"],
+                                    "question": question},
              stream, expected_version=len(history))
-    if item["options"]["mode"] == "dm":
+    if item["options"]["mode"] != "dm":
         ctx.reply(f"回答「{choice}」を受け付けました。ありがとうございます。", private=True)
+        return
+    # The card itself shows what was answered (and still lets the person change it), updated
+    # in place at the lowest priority so 10,000 presses never queue before a notice.
+    given.append((choice, ctx.event.occurred_at))
+    ctx.send(Outbound(ctx.platform, ctx.room, _answered_text(item, given),
+                      tuple(_answer_buttons(item)), ref=f"broadcast:{item['id']}:{person['user_id']}",
+                      update=True, priority=UPDATE_PRIORITY, reply=dict(ctx.incoming.reply or {})))
+
+
+def _question_of(item: dict[str, Any], answer: str) -> str:
+    return QUESTION_OF.get(answer, "answer") if len(questions(item)) > 1 else "answer"
+
+
+def _answered_text(item: dict[str, Any], given: list[tuple[str, str]]) -> str:
+    zone = ZoneInfo("Asia/Tokyo")
+    latest: dict[str, tuple[str, str]] = {}
+    for answer, at in given:
+        latest[_question_of(item, answer)] = (answer, at)
+    parts = []
+    for question in questions(item):
+        if question in latest:
+            answer, at = latest[question]
+            parts.append(f"{answer}（{parse_time(at).astimezone(zone).strftime('%H:%M')}）")
+        else:
+            parts.append(f"{QUESTION_LABELS.get(question, '')}は未回答")
+    return (f"{_notice_text(item)}\n\n回答済み：{'／'.join(parts)}"
+            "\n（変更するときは、もう一度ボタンを押してください）")
 
 
 @on_read
@@ -258,7 +309,51 @@ async def _status_command(ctx: Context, text: str) -> None:
         ctx.reply("一斉連絡はまだありません。", private=True)
         return
     recipients = await asyncio.to_thread(table.recipients, engine, item["id"])
-    ctx.reply(_status_text(item, recipients), private=True)
+    asker = await asyncio.to_thread(find_person, engine, ctx.identity_platform, ctx.user)
+    if not has_role(asker, "broadcaster"):
+        ctx.reply(_status_text(item, recipients), private=True)  # counts only
+        return
+    names = {p.user_id: p.name for p in await asyncio.to_thread(people, engine)}
+    pending = sum(1 for r in recipients if not acknowledged(item, r))
+    buttons = [Button("未回答者に再送", "broadcast.resend", f"{item['id']}|{ctx.event.position}")] \
+        if pending and item["status"] == "sent" else []
+    ctx.reply(_status_text(item, recipients, names=names), private=True, buttons=buttons)
+
+
+@action("broadcast.resend")
+async def resend(ctx: Context) -> None:
+    """「未回答者に再送」: the notice again to everyone who has not answered, once per button."""
+    bid_text, _, source = ctx.args.partition("|")
+    engine = _engine(ctx)
+    if not bid_text.isdigit() or not source.isdigit():
+        return
+    presser = await asyncio.to_thread(find_person, engine, ctx.identity_platform, ctx.user)
+    if not has_role(presser, "broadcaster"):
+        ctx.reply("再送できるのは broadcaster の役割の職員だけです。", private=True)
+        return
+    item = await asyncio.to_thread(table.get, engine, int(bid_text))
+    if item is None or item["status"] != "sent":
+        ctx.reply("この一斉連絡は送信中ではありません。", private=True)
+        return
+    store = ctx.services.store
+    [marker] = await store.append(NewEvent(
+        "broadcast.resent", f"broadcast:{item['id']}:reminders", {"id": item["id"], "by": ctx.user},
+        actor=ctx.user, platform=ctx.platform, causation_id=str(ctx.event.position),
+        idempotency_key=f"broadcast:{item['id']}:resend:{source}"))
+    if marker.causation_id != str(ctx.event.position):
+        ctx.reply("この再送ボタンはすでに使われています（もう一度送るときは /broadcast status から）。",
+                  private=True)
+        return
+    recipients = await asyncio.to_thread(table.recipients, engine, item["id"])
+    due = [r for r in recipients if not acknowledged(item, r)]
+    text = f"【再送】一斉連絡への回答がまだです。確認して回答してください。\n\n{_notice_text(item)}"
+    await store.append(*(NewEvent(
+        "outbound.requested", f"outbox:{item['platform']}:dm:{r['platform_user']}",
+        Outbound(item["platform"], f"dm:{r['platform_user']}", text, tuple(_answer_buttons(item)),
+                 ref=f"broadcast:{item['id']}:{r['user_id']}", priority=2).to_payload(),
+        actor=ctx.user, platform=item["platform"],
+        idempotency_key=f"broadcast:{item['id']}:resend:{source}:{r['user_id']}") for r in due))
+    ctx.reply(f"未回答の {len(due)} 人に再送しました。", private=True)
 
 
 # -- tallies ------------------------------------------------------------------------------------
@@ -270,14 +365,31 @@ def acknowledged(item: dict[str, Any], receipt: dict[str, Any]) -> str | None:
     return receipt.get("first_at")
 
 
+def _latest_answers(item: dict[str, Any], receipt: dict[str, Any]) -> dict[str, str]:
+    """This person's latest answer to each question asked."""
+    asked = questions(item)
+    if len(asked) == 1:
+        return {"answer": receipt["latest_answer"]} if receipt.get("latest_answer") else {}
+    found = {q: receipt.get(f"{q}_answer") for q in asked}
+    return {q: a for q, a in found.items() if a}
+
+
 def summary(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str, Any]:
-    by_department: dict[str, dict[str, int]] = {}
+    by_department: dict[str, dict[str, Any]] = {}
     by_answer: dict[str, int] = {a: 0 for a in item["options"]["answers"]}
+    asked = questions(item)
+    tallies = {q: {a: 0 for a in choices} for q, choices in asked.items()} if len(asked) > 1 else {}
     delays = []
     acked = 0
     for receipt in recipients:
-        dept = by_department.setdefault(receipt["department"], {"targets": 0, "acknowledged": 0})
+        dept = by_department.setdefault(receipt["department"], {
+            "targets": 0, "acknowledged": 0,
+            **{q: {a: 0 for a in choices} for q, choices in tallies.items()}})
         dept["targets"] += 1
+        for question, answer in _latest_answers(item, receipt).items():
+            if question in tallies:
+                tallies[question][answer] = tallies[question].get(answer, 0) + 1
+                dept[question][answer] = dept[question].get(answer, 0) + 1
         when = acknowledged(item, receipt)
         if when:
             acked += 1
@@ -289,7 +401,7 @@ def summary(item: dict[str, Any], recipients: list[dict[str, Any]]) -> dict[str,
     return {"id": item["id"], "status": item["status"], "drill": item["options"]["drill"],
             "mode": item["options"]["mode"], "targets": len(recipients), "acknowledged": acked,
             "pending": len(recipients) - acked, "by_department": by_department,
-            "by_answer": by_answer,
+            "by_answer": by_answer, "questions": tallies,
             "median_seconds_to_ack": round(statistics.median(delays), 1) if delays else None,
             "delivery": delivery(item, recipients)}
 
@@ -326,18 +438,53 @@ def _delivery_text(d: dict[str, Any] | None, targets: int) -> str:
     return f"{progress}（{d['seconds']} 秒で完了）" if d["seconds"] is not None else f"{progress}（配信中）"
 
 
-def _status_text(item: dict[str, Any], recipients: list[dict[str, Any]]) -> str:
+def _status_text(item: dict[str, Any], recipients: list[dict[str, Any]], *,
+                 names: dict[str, str] | None = None) -> str:
+    """The tallies; with `names` (for broadcasters only) also who has not answered, by
+    department, and who reported an injury (要配慮個人情報)."""
     s = summary(item, recipients)
     lines = [f"【一斉連絡 {s['id']} の状況】{'【訓練】' if s['drill'] else ''}"
              f" 確認済み {s['acknowledged']} / {s['targets']} 人（未確認 {s['pending']} 人）"]
     if how := _delivery_text(s["delivery"], s["targets"]):
         lines.append(how)
     lines += [f"・{d}: {v['acknowledged']}/{v['targets']}" for d, v in s["by_department"].items()]
-    if item["options"]["answers"] != READ_ONLY:
+    if s["questions"]:
+        for question, counts in s["questions"].items():
+            lines.append(f"{QUESTION_LABELS[question]}: " + "、".join(f"{a} {n}" for a, n in counts.items()))
+    elif item["options"]["answers"] != READ_ONLY:
         lines.append("回答: " + "、".join(f"{a} {n}" for a, n in s["by_answer"].items()))
+    if names is not None:
+        lines += _names_lines(item, recipients, names)
     if s["status"] == "closed":
         lines.append("（終了しました）")
     return "\n".join(lines)
+
+
+def _names_lines(item: dict[str, Any], recipients: list[dict[str, Any]],
+                 names: dict[str, str]) -> list[str]:
+    pending: dict[str, list[str]] = {}
+    for r in recipients:
+        if not acknowledged(item, r):
+            pending.setdefault(r["department"], []).append(names.get(r["user_id"], r["user_id"]))
+    lines = []
+    if pending:
+        lines.append("未回答の人（部署別）:")
+        shown = 0
+        total = sum(len(v) for v in pending.values())
+        for department, people_there in pending.items():
+            room = PENDING_NAMES - shown
+            if room <= 0:
+                break
+            lines.append(f"・{department}: {'、'.join(people_there[:room])}")
+            shown += min(room, len(people_there))
+        if total > shown:
+            lines.append(f"ほか {total - shown} 名")
+    hurt = [f"{names.get(r['user_id'], r['user_id'])}（{r.get('safety_answer') or r.get('latest_answer')}）"
+            for r in recipients if (r.get("safety_answer") or r.get("latest_answer")) in SENSITIVE]
+    if hurt:
+        lines.append("要支援（本部限り）: " + "、".join(hurt[:PENDING_NAMES])
+                     + (f" ほか {len(hurt) - PENDING_NAMES} 名" if len(hurt) > PENDING_NAMES else ""))
+    return lines
 
 
 def _status_version(item: dict[str, Any], recipients: list[dict[str, Any]]) -> str:
@@ -497,10 +644,12 @@ def add_cli(sub: Any, add: Any) -> None:
         from commands.cli_support import write_csv
 
         write_csv(["user_id", "name", "department", "first_answer", "first_answer_at",
-                   "latest_answer", "read_at", "delivered_at", "undeliverable"],
+                   "latest_answer", "read_at", "delivered_at", "undeliverable", "safety",
+                   "attendance"],
                   ([r["user_id"], names.get(r["user_id"], ""), r["department"],
                     r["first_answer"] or "", jst(r["first_at"]), r["latest_answer"] or "",
-                    jst(r["read_at"]), jst(r["delivered_at"]), r["undeliverable"] or ""]
+                    jst(r["read_at"]), jst(r["delivered_at"]), r["undeliverable"] or "",
+                    r.get("safety_answer") or "", r.get("attendance_answer") or ""]
                    for r in table.recipients(engine, item["id"])))
         return 0
 

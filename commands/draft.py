@@ -8,6 +8,7 @@ from commands.draft_kinds import KINDS, split_kind, system_prompt, template
 from commands.registry import action, command
 from handlers.ai import AiUnavailable, from_settings
 from handlers.messages import Button
+from store.events import NewEvent
 
 USAGE = "/draft [種別] 依頼文（種別: " + "・".join(KINDS) + "）"
 
@@ -97,6 +98,16 @@ async def _original(ctx: Context) -> tuple[int, str, str] | None:
     return position, kind, request
 
 
+async def _first_press(ctx: Context, position: int, what: str) -> bool:
+    """True for the first press of a one-time button (a double click, a retry or a second
+    device finds the marker and changes nothing); the marker is the record of the action."""
+    [marker] = await ctx.services.store.append(NewEvent(
+        "draft.posted" if what.startswith("posted") else "draft.redacted_sent", f"draft:{position}",
+        {"user": ctx.user, "request": position}, actor=ctx.user, platform=ctx.platform,
+        causation_id=str(ctx.event.position), idempotency_key=f"draft:{position}:{what}"))
+    return marker.causation_id == str(ctx.event.position)
+
+
 @action("draft.")
 async def draft_buttons(ctx: Context) -> None:
     """Buttons under a draft or a block notice: send redacted, edit, regenerate, post."""
@@ -111,8 +122,13 @@ async def draft_buttons(ctx: Context) -> None:
     if action_id == "draft.edit":
         ctx.reply("個人情報（氏名・住所・電話番号など）を消すか【氏名】のように書き換えて、"
                   "もう一度 /draft で送ってください。", private=True)
-    elif action_id in ("draft.send_redacted", "draft.regenerate"):
+    elif action_id == "draft.regenerate":
         # The stored request is the guard's redacted text: placeholders, never raw values.
+        await _produce(ctx, kind, request, request_position=position)
+    elif action_id == "draft.send_redacted":
+        if not await _first_press(ctx, position, "redacted"):
+            ctx.reply("伏せ字での送信はすでに受け付けています。届いた下書きをご確認ください。", private=True)
+            return
         await _produce(ctx, kind, request, request_position=position)
     elif action_id == "draft.post":
         drafts = await asyncio.to_thread(ctx.services.store.stream, f"draft:{position}")
@@ -120,6 +136,7 @@ async def draft_buttons(ctx: Context) -> None:
         if not done:
             ctx.reply("投稿できる下書きがありません。", private=True)
             return
+        if not await _first_press(ctx, position, f"posted:{done[-1].position}"):
+            ctx.reply("この下書きはすでにルームに投稿しています。", private=True)
+            return
         ctx.reply(f"{ctx.user} さんが作成した下書きです。\n\n{done[-1].payload['text']}")
-        ctx.emit("draft.posted", {"user": ctx.user, "request": position, "kind": kind},
-                 f"draft:{position}")

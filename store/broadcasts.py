@@ -46,6 +46,8 @@ class ReceiptRow(SQLModel, table=True):
     reminded: int = 0
     delivered_at: str | None = Field(default=None, max_length=40)  # the notice reached them
     undeliverable: str | None = Field(default=None, max_length=200)  # why it never could
+    safety_answer: str | None = Field(default=None, max_length=50)  # 安否: latest per question
+    attendance_answer: str | None = Field(default=None, max_length=50)
 
 
 broadcasts = BroadcastRow.__table__
@@ -62,6 +64,9 @@ _RECEIPT_UPDATES = {
     .values(latest_answer=bindparam("answer"), latest_at=bindparam("at")),
     "read": update(receipts).where(*_this_receipt, receipts.c.read_at.is_(None))
     .values(read_at=bindparam("at")),
+    "safety": update(receipts).where(*_this_receipt).values(safety_answer=bindparam("answer")),
+    "attendance": update(receipts).where(*_this_receipt)
+    .values(attendance_answer=bindparam("answer")),
     "reminded": update(receipts).where(*_this_receipt).values(reminded=bindparam("round")),
     "delivered": update(receipts).where(*_this_receipt, receipts.c.delivered_at.is_(None))
     .values(delivered_at=bindparam("at"), undeliverable=None),
@@ -69,6 +74,11 @@ _RECEIPT_UPDATES = {
     .values(undeliverable=bindparam("reason")),
 }
 _NOTICE_REF = re.compile(r"broadcast:(\d+):(.+)")
+# A 安否 broadcast asks two questions. Answers given before there were two (出勤可能 / 出勤不可)
+# count as attendance answers.
+QUESTIONS = {"safety": ("無事", "軽傷", "重傷・要救助"), "attendance": ("参集可能", "参集不可", "未定")}
+QUESTION_OF = {answer: q for q, answers in QUESTIONS.items() for answer in answers}
+QUESTION_OF.update({"出勤可能": "attendance", "出勤不可": "attendance"})
 _BY_ID = select(broadcasts).where(broadcasts.c.id == bindparam("bid"))
 _NEWEST = select(broadcasts).order_by(broadcasts.c.id.desc()).limit(1)
 _BY_PLATFORM_USER = select(receipts).where(receipts.c.broadcast_id == bindparam("bid"),
@@ -119,6 +129,8 @@ class BroadcastProjection:
                 row = {"bid": bid, "uid": data["user_id"], "answer": data["answer"], "at": at}
                 pending.setdefault("first", []).append(row)
                 pending.setdefault("latest", []).append(row)
+                if question := QUESTION_OF.get(data["answer"]):
+                    pending.setdefault(question, []).append(row)
                 continue
             if event.type == "broadcast.read":
                 pending.setdefault("read", []).append({"bid": bid, "uid": data["user_id"], "at": at})

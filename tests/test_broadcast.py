@@ -108,16 +108,20 @@ async def test_preview_send_receipts_reminders(hq):
         if i == 0:
             await hq.press(room, "s0000", notice, "broadcast.answer", f"{bid}|無事")
         if i == 1:
-            await hq.press(room, "s0001", notice, "broadcast.answer", f"{bid}|出勤不可")
+            await hq.press(room, "s0001", notice, "broadcast.answer", f"{bid}|参集不可")
     for i in range(100, 150):
         room = f"dm:s{i:04d}"
         [notice] = await hq.messages(room, f"s{i:04d}")
         await hq.read(room, f"s{i:04d}", notice)
     await hq.settle(timeout=60)
     answers = hq.runtime.store.read(0, types=["broadcast.answered"], limit=10_000)
-    assert len(answers) == 101  # the repeated press added nothing; the change is history
+    assert len(answers) == 101  # the repeated press added nothing; the second question counts
     history = [e.payload["answer"] for e in answers if e.payload["user_id"] == "s0001"]
-    assert history == ["無事", "出勤不可"]
+    assert history == ["無事", "参集不可"]
+    # The card shows what was answered, in place, and keeps its (equal) buttons.
+    [card] = [m for m in await hq.messages("dm:s0001", "s0001") if m["buttons"]]
+    assert "回答済み：無事（" in card["text"] and "参集不可（" in card["text"]
+    assert {b["style"] for b in card["buttons"]} == {None} and len(card["buttons"]) == 6
 
     env = {**os.environ, "CHONAI_DATA_DIR": hq.runtime.settings.data_dir}
     env.pop("DATABASE_URL", None)
@@ -125,7 +129,10 @@ async def test_preview_send_receipts_reminders(hq):
                          env=env, capture_output=True, text=True, timeout=120)
     status = json.loads(out.stdout)
     assert (status["targets"], status["acknowledged"], status["pending"]) == (301, 100, 201)
-    assert status["by_answer"]["無事"] == 99 and status["by_answer"]["出勤不可"] == 1
+    assert status["by_answer"]["無事"] == 99 and status["by_answer"]["参集不可"] == 1
+    assert status["questions"]["safety"]["無事"] == 100
+    assert status["questions"]["attendance"] == {"参集可能": 0, "参集不可": 1, "未定": 0}
+    assert status["by_department"]["防災課"]["safety"]["無事"] == 34
     assert sum(d["targets"] for d in status["by_department"].values()) == 301
     assert status["by_department"]["防災課"]["acknowledged"] == 34
     assert status["median_seconds_to_ack"] is not None
@@ -147,12 +154,27 @@ async def test_preview_send_receipts_reminders(hq):
                               m["private_to"] == "hq01")
     assert "確認済み 100 / 301 人" in shown["text"]
     assert "配信: 個別メッセージ 301/301 人（" in shown["text"] and "秒で完了" in shown["text"]
+    # The broadcaster sees who has not answered (the first 20, then a count) and may resend.
+    assert "未回答の人（部署別）" in shown["text"] and "ほか 181 名" in shown["text"]
+    [resend] = [b for b in shown["buttons"] if b["action_id"] == "broadcast.resend"]
+    # Someone who is not a broadcaster sees counts, never names.
+    await hq.say("hq", "s0005", f"/broadcast status {bid}")
+    counts_only = await hq.wait_for("hq", "s0005", lambda m: "の状況】" in m["text"])
+    assert "未回答の人" not in counts_only["text"] and not counts_only["buttons"]
+    for _ in range(2):  # pressed twice: one resend
+        await hq.press("hq", "hq01", shown, "broadcast.resend", resend["value"])
+    await hq.settle(timeout=60)
+    again = await dm_count(hq, bid)
+    assert sum(again.values()) == 301 + 201  # one more notice to each of the 201 pending
+    told = [m["text"] for m in await hq.messages("hq", "hq01") if "再送" in m["text"]]
+    assert any("201 人に再送しました" in t for t in told) and any("すでに使われています" in t for t in told)
 
     export = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "export", bid, "--csv"],
                             env=env, capture_output=True, text=True, timeout=120).stdout.splitlines()
     assert len(export) == 302
     row = next(line for line in export if line.startswith("s0001,"))
-    assert ",無事," in row and row.split(",")[5] == "出勤不可"
+    assert ",無事," in row and row.split(",")[5] == "参集不可"
+    assert row.split(",")[9:] == ["無事", "参集不可"]
 
     # Ten minutes later only the pending are reminded, once, however often it runs.
     services = hq.runtime.services
@@ -162,7 +184,7 @@ async def test_preview_send_receipts_reminders(hq):
     assert await run_due_work(services) == 0
     await hq.settle(timeout=60)
     counts = await dm_count(hq, bid)
-    assert counts["dm:s0000"] == 1 and counts["dm:s0200"] == 2
+    assert counts["dm:s0000"] == 1 and counts["dm:s0200"] == 3  # notice, resend, reminder
 
     # Close: no more reminders.
     await hq.say("hq", "hq01", f"/broadcast close {bid}")
@@ -181,7 +203,7 @@ async def test_preview_send_receipts_reminders(hq):
                                       timeout=120).stdout)
     assert (again["acknowledged"], again["targets"]) == (100, 301)
     await hq.settle()
-    assert (await dm_count(hq, bid))["dm:s0200"] == 2
+    assert (await dm_count(hq, bid))["dm:s0200"] == 3
 
 
 async def test_read_only_notice_counts_read_marks(hq):

@@ -117,7 +117,7 @@ async def test_one_broadcast_per_earthquake_then_a_cancellation(watch, jma):
     assert status == 202
     await bot.settle()
     [notice] = await bot.messages("dm:s0", "s0")
-    assert "東京都２３区 震度5弱" in notice["text"] and len(notice["buttons"]) == 5
+    assert "東京都２３区 震度5弱" in notice["text"] and len(notice["buttons"]) == 6
 
     jma.publish("4_VXSE53.xml", "震源・震度に関する情報", report("VXSE53", serial=4, max_int="6-"))
     assert await poll_once(services, config, reader) == ["updated"]

@@ -74,7 +74,7 @@ def notice_text(report: Report, found: Match, tz: str, drill: bool) -> str:
     if report.epicentre:
         lines.append(f"震源: {report.epicentre}" + (f"（M{report.magnitude}）" if report.magnitude else ""))
     lines.append("観測した震度: " + "、".join(found.places[:8]))
-    lines.append("身の安全を確保し、下のボタンで安否と出勤の可否を回答してください。")
+    lines.append("身の安全を確保してから回答してください。")
     return "\n".join(lines)
 
 
