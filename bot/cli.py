@@ -7,6 +7,7 @@ import gc
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from bot import config
 
@@ -171,20 +172,47 @@ def cmd_replay(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: config.Settings) -> int:
-    from store.verify import verify
-
+    from bot import audit
     from commands.cli_support import existing_engine
 
     engine = existing_engine(settings)
     if engine is None:
         return 1
-    verdict = verify(engine)
-    if verdict.ok:
-        print(f"ok: {verdict.checked} events, chain intact")
-        return 0
-    print(f"TAMPERED: first bad position {verdict.bad_position} ({verdict.reason}); "
-          f"{verdict.checked} events before it are intact", file=sys.stderr)
-    return 1
+    public_key = None
+    if args.public_key:
+        path = Path(args.public_key)
+        public_key = path.read_text().strip() if path.is_file() else args.public_key
+    try:
+        return audit.verify(settings, engine, read_models=args.read_models, public_key=public_key)
+    except Exception as exc:  # noqa: BLE001 — an unreadable anchor directory or key
+        print(f"検証できません: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_anchor(args: argparse.Namespace, settings: config.Settings) -> int:
+    from bot import audit
+
+    return audit.anchor(settings, _engine(settings), show_public_key=args.public_key,
+                        rotate=args.rotate_key)
+
+
+def cmd_backup(args: argparse.Namespace, settings: config.Settings) -> int:
+    from bot import audit
+    from commands.cli_support import existing_engine
+
+    engine = existing_engine(settings, migrate=True)
+    if engine is None:
+        return 1
+    return audit.backup(settings, engine, args.file)
+
+
+def cmd_restore(args: argparse.Namespace, settings: config.Settings) -> int:
+    from bot import audit
+
+    if not Path(args.file).is_file():
+        print(f"{args.file}: ファイルが見つかりません。", file=sys.stderr)
+        return 1
+    return audit.restore(settings, args.file)
 
 
 def cmd_pii_scan(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -215,7 +243,21 @@ def parser() -> argparse.ArgumentParser:
     events.add_argument("--since", type=int, default=0, help="only after this position")
     events.add_argument("--limit", type=int, default=0, help="at most this many")
     add("replay", cmd_replay, "rebuild every projection from position 0")
-    add("verify", cmd_verify, "check the hash chain: exit 1 naming the first bad position")
+    verify = add("verify", cmd_verify, "check the hash chain and the signed anchors: exit 1 naming "
+                 "the first bad position")
+    verify.add_argument("--read-models", action="store_true",
+                        help="also rebuild the read models from the log and compare them")
+    verify.add_argument("--public-key", help="the anchors' public key (text or a file) to trust")
+    anchor = add("anchor", cmd_anchor, "sign the chain head now (CHONAI_ANCHOR_DIR, CHONAI_ANCHOR_KEY)")
+    anchor.add_argument("--public-key", action="store_true", help="print the public key and stop")
+    anchor.add_argument("--rotate-key", action="store_true", help="a new signing key, announced "
+                        "in an anchor signed by the old one")
+    backup = add("backup", cmd_backup, "a consistent copy while the bot runs (SQLite backup API or "
+                 "pg_dump -Fc), with the anchors; encrypted with CHONAI_BACKUP_PASSPHRASE")
+    backup.add_argument("file")
+    restore = add("restore", cmd_restore, "restore a backup into an empty data directory, sign a "
+                  "restore point and verify")
+    restore.add_argument("file")
     pii = sub.add_parser("pii", help="personal-information guard tools")
     pii_sub = pii.add_subparsers(dest="pii_command", metavar="ACTION")
     add("scan", cmd_pii_scan, "JSON lines {id,text} on stdin → {id,spans} on stdout",

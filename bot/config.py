@@ -149,6 +149,15 @@ def start_problems(settings: Settings) -> list[str]:
     from handlers import destinations
 
     problems.extend(destinations.problems(settings))
+    from bot import anchoring
+    from store.anchors import AnchorError
+
+    try:
+        anchoring.paths(settings)
+        if settings.get("chonai_anchor_room"):
+            destinations.resolve(settings, "CHONAI_ANCHOR_ROOM", settings.get("chonai_anchor_room"))
+    except (AnchorError, destinations.DestinationError) as exc:
+        problems.append(str(exc))
     return problems
 
 

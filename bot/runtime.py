@@ -138,7 +138,10 @@ class Runtime:
             log.warning("could not release a predecessor's posts: %s", type(exc).__name__)
         self.worker = DeliveryWorker(self.store, self.adapters, owner=self.owner,
                                      before_claim=self._after_acks)
+        from bot import anchoring
+
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+                       asyncio.create_task(anchoring.run(self), name="anchoring"),
                        asyncio.create_task(self.worker.run(), name="delivery"),
                        asyncio.create_task(self._gauges(), name="gauges")]
         for module in self._modules:
@@ -185,5 +188,11 @@ class Runtime:
         except Exception as exc:
             log.warning("could not release leases: %s", type(exc).__name__)
         await self.store.stop()
+        from bot import anchoring
+
+        try:  # the last head, signed at shutdown
+            await asyncio.to_thread(anchoring.sign_head, self.settings, self.store)
+        except Exception as exc:
+            log.warning("could not sign the head at shutdown: %s", type(exc).__name__)
         await self.coordination.close()
         self.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from bot import signing
@@ -43,7 +45,9 @@ def attach(app: web.Application, runtime: Runtime) -> None:
         except ImportError_ as exc:
             count_refusal(request)
             return web.json_response({"error": exc.errors}, status=422)
-        recorded = await runtime.store.append(*status_events(rows, "webhook"))
+        made = await asyncio.to_thread(status_events, rows, "webhook", engine=runtime.engine,
+                                       settings=runtime.settings)
+        recorded = await runtime.store.append(*made)
         return web.json_response({"accepted": len(recorded)}, status=202)
 
     app.router.add_post("/api/status", receive)

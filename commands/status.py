@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commands.context import Context
+from commands.context import Context, Services
 from commands.registry import command
 from commands.tables import TableError, read_table, yes_no
 from store import applications as table
@@ -107,12 +107,55 @@ def parse_procedures(data: bytes) -> list[dict[str, Any]]:
     return rows
 
 
-def status_events(rows: list[dict[str, str]], actor: str) -> list:
+def retention_days(settings) -> float:
+    """CHONAI_STATUS_RETENTION_DAYS (default 365): how long application statuses stay readable."""
+    try:
+        return max(1.0, float(settings.get("chonai_status_retention_days", "365")))
+    except ValueError:
+        return 365.0
+
+
+def status_events(rows: list[dict[str, str]], actor: str, *, engine, settings, now: float | None = None
+                  ) -> list:
+    """One event per status change, sealed with the key of the day it expires: when the key is
+    shredded at the end of the retention, every copy in the log is unreadable. The stream and
+    the idempotency key are keyed by the same key, so no receipt number stays readable."""
+    import hashlib
+    import hmac
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from store import sealed as sealing
     from store.events import NewEvent
 
-    return [NewEvent("status.changed", f"application:{r['receipt_no']}", r, actor=actor,
-                     idempotency_key=f"status:{r['receipt_no']}:{r['updated_at']}:{r['status']}")
-            for r in rows]
+    now = now if now is not None else time.time()
+    expiry_day = (datetime.fromtimestamp(now, UTC) + timedelta(days=retention_days(settings))).date()
+    expires_at = datetime.combine(expiry_day + timedelta(days=1), datetime.min.time(), UTC).timestamp()
+    key_id = f"status:{expiry_day.isoformat()}"
+    key = sealing.bucket_key(engine, key_id, expires_at)
+    events = []
+    for r in rows:
+        ident = hmac.new(key, f"{r['receipt_no']}|{r['updated_at']}|{r['status']}".encode(),
+                         hashlib.sha256).hexdigest()[:32]
+        events.append(NewEvent(
+            "status.changed", f"application:{ident[:16]}",
+            {"sealed": sealing.seal_with(key_id, key, json.dumps(r, ensure_ascii=False)),
+             "expires_at": expires_at}, actor=actor, idempotency_key=f"status:{ident}"))
+    return events
+
+
+async def background(services: Services) -> None:
+    """Application statuses past their retention: rows dropped (their keys are shredded with
+    every other expired key)."""
+    from store import sealed as sealing
+
+    engine = services.get("engine")
+    while True:
+        now = services.clock().timestamp()
+        await asyncio.to_thread(sealing.shred_expired, engine, now)
+        await asyncio.to_thread(table.forget_expired, engine, now)
+        await asyncio.sleep(300)
 
 
 def find_procedure(engine, query: str) -> list[dict]:
@@ -213,21 +256,24 @@ def add_cli(sub: Any, add: Any) -> None:
                 rows = parse(data)
             except ImportError_ as exc:
                 return refused(exc.errors)
-            added = asyncio.run(_append(_engine(settings), make_events(rows)))
+            engine = _engine(settings)
+            added = asyncio.run(_append(engine, make_events(rows, settings, engine)))
             print(done(rows, added))
             return 0
         return run
 
     group = sub.add_parser("status", help="application statuses")
     actions = group.add_subparsers(dest="status_command", metavar="ACTION")
-    p = add("import", importer(parse_statuses, lambda rows: status_events(rows, "cli"),
+    p = add("import", importer(parse_statuses,
+                               lambda rows, settings, engine: status_events(rows, "cli", engine=engine,
+                                                                            settings=settings),
                                lambda rows, n: f"{len(rows)} 行を確認し、{n} 件の状況変更を記録しました。"),
             "import statuses from CSV (receipt_no,procedure,status,updated_at)", parent=actions)
     p.add_argument("file")
     group = sub.add_parser("procedures", help="the procedure catalogue")
     actions = group.add_subparsers(dest="procedures_command", metavar="ACTION")
 
-    def catalogue_event(rows):
+    def catalogue_event(rows, settings=None, engine=None):
         from store.events import NewEvent
 
         return [NewEvent("procedures.imported", "procedures:catalogue", {"rows": rows}, actor="cli")]

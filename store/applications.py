@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Boolean, Column, Text, select
+import orjson
+from sqlalchemy import Boolean, Column, Float, Text, select
 from sqlmodel import Field, SQLModel
 
-from store.db import read_connection
+from store.db import read_connection, write_transaction
 from store.events import RecordedEvent
 
 
@@ -17,6 +18,7 @@ class StatusRow(SQLModel, table=True):
     updated_at: str = Field(primary_key=True, max_length=40)  # ISO with offset, as received
     status: str = Field(primary_key=True, max_length=100)
     procedure: str = Field(max_length=200)
+    expires_at: float | None = Field(default=None, sa_column=Column(Float, nullable=True, index=True))
 
 
 class ProcedureRow(SQLModel, table=True):
@@ -41,9 +43,20 @@ class ApplicationsProjection:
         for event in batch:
             data = event.payload
             if event.type == "status.changed":
-                conn.execute(statuses.insert().values(
-                    receipt_no=data["receipt_no"], updated_at=data["updated_at"],
-                    status=data["status"], procedure=data["procedure"]))
+                expires_at = data.get("expires_at")
+                if "sealed" in data:  # kept for its retention: readable until the key is gone
+                    from store.sealed import unseal_in
+
+                    opened = unseal_in(conn, data["sealed"])
+                    if opened is None:
+                        continue
+                    data = orjson.loads(opened)
+                key = (statuses.c.receipt_no == data["receipt_no"],
+                       statuses.c.updated_at == data["updated_at"], statuses.c.status == data["status"])
+                if conn.execute(select(statuses.c.receipt_no).where(*key)).first() is None:
+                    conn.execute(statuses.insert().values(
+                        receipt_no=data["receipt_no"], updated_at=data["updated_at"],
+                        status=data["status"], procedure=data["procedure"], expires_at=expires_at))
             else:
                 conn.execute(procedures.delete())
                 if data["rows"]:
@@ -52,6 +65,11 @@ class ApplicationsProjection:
     def reset(self, conn) -> None:
         conn.execute(statuses.delete())
         conn.execute(procedures.delete())
+
+
+def forget_expired(engine, now: float) -> int:
+    with write_transaction(engine) as conn:
+        return conn.execute(statuses.delete().where(statuses.c.expires_at <= now)).rowcount
 
 
 def history(engine, receipt_no: str) -> list[dict]:

@@ -29,9 +29,14 @@ async def desk(start_bot):
 
 async def test_two_imports_give_the_history(desk):
     engine = desk.runtime.engine
-    assert await _append(engine, status_events(parse_statuses(FIRST.encode()), "t")) == 1
-    assert await _append(engine, status_events(parse_statuses(SECOND.encode()), "t")) == 1
-    assert await _append(engine, status_events(parse_statuses(SECOND.encode()), "t")) == 0
+    settings = desk.runtime.settings
+
+    def events(text):
+        return status_events(parse_statuses(text.encode()), "t", engine=engine, settings=settings)
+
+    assert await _append(engine, events(FIRST)) == 1
+    assert await _append(engine, events(SECOND)) == 1
+    assert await _append(engine, events(SECOND)) == 0
     await desk.say("desk", "clerk", "/status R7-000123")
     reply = await desk.wait_for("desk", "clerk", lambda m: "受付番号 R7-000123" in m["text"])
     assert "現在の状況: 認定済" in reply["text"]
@@ -92,3 +97,35 @@ async def test_procedures_fuzzy(desk):
     await desk.say("desk", "clerk", "/status 住民票")
     reply = await desk.wait_for("desk", "clerk", lambda m: "LoGoフォーム" in m["text"])
     assert "https://logoform.jp/f/abc" in reply["text"]
+
+
+async def test_statuses_are_shredded_after_their_retention(desk):
+    """Statuses are kept sealed with the key of the day they expire: once that key is shredded
+    the rows are gone and nothing in the log reads back as a receipt number."""
+    import time as clock
+
+    from commands.status import background  # noqa: F401 — the job that runs the two calls below
+    from store import sealed as sealing
+    from store.applications import forget_expired
+
+    engine = desk.runtime.engine
+    settings = desk.runtime.settings
+    made = status_events(parse_statuses(FIRST.encode()), "t", engine=engine, settings=settings)
+    assert await _append(engine, made) == 1
+    stored = json.dumps([e.payload for e in desk.runtime.store.read(0, types=["status.changed"])])
+    assert "R7-000123" not in stored and "R7-000123" not in made[0].stream_id
+    await desk.say("desk", "clerk", "/status R7-000123")
+    await desk.wait_for("desk", "clerk", lambda m: "受付番号 R7-000123" in m["text"])
+    later = clock.time() + 366 * 86400  # past the default retention of 365 days
+    assert sealing.shred_expired(engine, later)
+    assert forget_expired(engine, later) == 1
+    await desk.say("desk", "clerk", "/status R7-000123")
+    await desk.wait_for("desk", "clerk", lambda m: "見つかりません" in m["text"])
+    # A replay after the shredding cannot bring the status back.
+    from store.applications import ApplicationsProjection
+    from store.projections import rebuild
+
+    rebuild(engine, ApplicationsProjection())
+    from store.applications import history
+
+    assert history(engine, "R7-000123") == []
