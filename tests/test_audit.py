@@ -203,3 +203,17 @@ async def _wait_message(session, url: str, room: str, user: str, needle: str, ti
                     return message
         await asyncio.sleep(0.05)
     raise AssertionError(f"no message with {needle!r} in {room}")
+
+
+def test_the_systemd_unit_is_well_formed():
+    import shutil
+
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed here")
+    unit = Path(__file__).resolve().parents[1] / "deploy" / "chonai.service"
+    result = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    # The only complaint allowed is that the program is not installed on this machine.
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.strip() and "is not executable" not in line and "No such file" not in line]
+    assert problems == []
