@@ -128,6 +128,12 @@ def tighten_data_dir(settings: config.Settings) -> None:
                   f"chmod 600 {toml} を実行してください。", file=sys.stderr)
 
 
+def cmd_demo(args: argparse.Namespace, settings: config.Settings) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(args, settings)
+
+
 def cmd_migrate(args: argparse.Namespace, settings: config.Settings) -> int:
     from store.migrate import current
 
@@ -225,42 +231,68 @@ def cmd_pii_scan(args: argparse.Namespace, settings: config.Settings) -> int:
 Command = Callable[[argparse.Namespace, config.Settings], int]
 
 
+class JapaneseFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):  # noqa: ANN001
+        return super().add_usage(usage, actions, groups, "使い方: " if prefix is None else prefix)
+
+
+class JapaneseParser(argparse.ArgumentParser):
+    """argparse with Japanese headings, help option and error line."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        kwargs.setdefault("formatter_class", JapaneseFormatter)
+        kwargs.setdefault("add_help", False)
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "引数"
+        self._optionals.title = "オプション"
+        self.add_argument("-h", "--help", action="help", help="この説明を表示して終わる")
+
+    def error(self, message: str):  # noqa: ANN201
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: 入力に誤りがあります: {message}\n"
+                     f"（{self.prog} --help で使い方を表示します）\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="chonai", description="庁内ボット chonai-bot")
-    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    top = JapaneseParser(prog="chonai", description="庁内ボット chonai-bot: 自治体職員のためのチャットボット。"
+                         "コマンドごとの説明は chonai コマンド名 --help で表示します。")
+    sub = top.add_subparsers(dest="command", metavar="コマンド",
+                             parser_class=JapaneseParser)
 
     def add(name: str, func: Command, help_text: str, parent=sub) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help_text, description=help_text)
+        p = parent.add_parser(name, help=help_text.split("。")[0], description=help_text)
         p.set_defaults(func=func)
         return p
 
-    run = add("run", cmd_run, "start the bot (talk room, platforms, workers)")
-    run.add_argument("--port", type=int, help="HTTP port (default CHONAI_PORT or 8080)")
-    run.add_argument("--host", help="listen address (default 127.0.0.1)")
-    add("migrate", cmd_migrate, "apply database migrations (SQLite or DATABASE_URL)")
-    events = add("events", cmd_events, "print events as JSON lines")
-    events.add_argument("--type", help="only events of this type")
-    events.add_argument("--since", type=int, default=0, help="only after this position")
-    events.add_argument("--limit", type=int, default=0, help="at most this many")
-    add("replay", cmd_replay, "rebuild every projection from position 0")
-    verify = add("verify", cmd_verify, "check the hash chain and the signed anchors: exit 1 naming "
-                 "the first bad position")
+    run = add("run", cmd_run, "ボットを起動する（庁内トーク・各プラットフォーム・配信）。例: chonai run --port 8080")
+    run.add_argument("--port", type=int, help="待ち受けるポート（既定は CHONAI_PORT か 8080）")
+    run.add_argument("--host", help="待ち受けアドレス（既定 127.0.0.1。ほかにするとサインイン必須）")
+    demo = add("demo", cmd_demo, "サンプルデータで試す: 職員名簿・KPI・手続き・申請状況・文書を読み込んで"
+               "（既定 ./demo-data）、127.0.0.1 で起動し、何を試せばよいかを表示します")
+    demo.add_argument("--dir", default="./demo-data", help="サンプルデータを置くフォルダー（既定 ./demo-data）")
+    demo.add_argument("--reset", action="store_true", help="フォルダーが空でなくても作り直す")
+    demo.add_argument("--port", type=int, help="待ち受けるポート（既定は CHONAI_PORT か 8080）")
+    add("migrate", cmd_migrate, "データベースを最新の形にする（SQLite か DATABASE_URL）")
+    events = add("events", cmd_events, "イベントログを JSON 行で表示")
+    events.add_argument("--type", help="この種類のイベントだけ（例: broadcast.answered）")
+    events.add_argument("--since", type=int, default=0, help="この位置より後だけ")
+    events.add_argument("--limit", type=int, default=0, help="最大件数")
+    add("replay", cmd_replay, "読み取りモデルをすべてイベントログから作り直す")
+    verify = add("verify", cmd_verify, "改ざん検知: ハッシュチェーンと署名アンカーを確かめ、異常があれば最初の位置を示して終了コード 1")
     verify.add_argument("--read-models", action="store_true",
-                        help="also rebuild the read models from the log and compare them")
-    verify.add_argument("--public-key", help="the anchors' public key (text or a file) to trust")
-    anchor = add("anchor", cmd_anchor, "sign the chain head now (CHONAI_ANCHOR_DIR, CHONAI_ANCHOR_KEY)")
-    anchor.add_argument("--public-key", action="store_true", help="print the public key and stop")
-    anchor.add_argument("--rotate-key", action="store_true", help="a new signing key, announced "
-                        "in an anchor signed by the old one")
-    backup = add("backup", cmd_backup, "a consistent copy while the bot runs (SQLite backup API or "
-                 "pg_dump -Fc), with the anchors; encrypted with CHONAI_BACKUP_PASSPHRASE")
-    backup.add_argument("file")
-    restore = add("restore", cmd_restore, "restore a backup into an empty data directory, sign a "
-                  "restore point and verify")
-    restore.add_argument("file")
-    pii = sub.add_parser("pii", help="personal-information guard tools")
-    pii_sub = pii.add_subparsers(dest="pii_command", metavar="ACTION")
-    add("scan", cmd_pii_scan, "JSON lines {id,text} on stdin → {id,spans} on stdout",
+                        help="読み取りモデルもログから作り直して比べる")
+    verify.add_argument("--public-key", help="信頼するアンカーの公開鍵（文字列かファイル）")
+    anchor = add("anchor", cmd_anchor, "いまのチェーンの先頭に署名してアンカーを書く（CHONAI_ANCHOR_DIR, CHONAI_ANCHOR_KEY）")
+    anchor.add_argument("--public-key", action="store_true", help="公開鍵を表示して終わる（監査担当に渡す）")
+    anchor.add_argument("--rotate-key", action="store_true", help="署名鍵を新しくする（古い鍵で署名したアンカーに新しい公開鍵を記録）")
+    backup = add("backup", cmd_backup, "動かしたままバックアップを取る（SQLite のオンラインバックアップか pg_dump -Fc、アンカーも含む）。"
+                 "CHONAI_BACKUP_PASSPHRASE で暗号化。例: chonai backup /var/backups/chonai-20261202.chonai")
+    backup.add_argument("file", metavar="ファイル", help="書き出すバックアップファイル")
+    restore = add("restore", cmd_restore, "空のデータディレクトリにバックアップを復元し、署名つきの復元点を書いて検証する")
+    restore.add_argument("file", metavar="ファイル", help="chonai backup で作ったファイル")
+    pii = sub.add_parser("pii", help="個人情報ガードの道具", description="個人情報ガードの道具")
+    pii_sub = pii.add_subparsers(dest="pii_command", metavar="操作")
+    add("scan", cmd_pii_scan, "標準入力の JSON 行 {\"id\",\"text\"} から個人情報の位置 {\"id\",\"spans\"} を出力",
         parent=pii_sub)
     added = {extend.__module__: extend(sub, add) for extend in _extensions()}
     add_staff_platform_commands(added["commands.staff"], add)
@@ -269,15 +301,13 @@ def parser() -> argparse.ArgumentParser:
 
 def add_staff_platform_commands(staff_sub, add) -> None:  # noqa: ANN001
     """`chonai staff token|revoke|sync`: sign-in for the talk room and Slack's users.list."""
-    p = add("token", cmd_staff_token, "print a one-time talk-room sign-in link for USER "
-            "(staff in the directory only)", parent=staff_sub)
-    p.add_argument("user")
-    p.add_argument("--base-url", help="the address staff open (default http://HOST:PORT)")
-    p = add("revoke", cmd_staff_revoke, "end every talk-room session of USER issued so far",
+    p = add("token", cmd_staff_token, "庁内トークの一回限りのサインイン用リンクを発行（職員名簿にいる人だけ）", parent=staff_sub)
+    p.add_argument("user", metavar="職員ID")
+    p.add_argument("--base-url", help="職員が開くアドレス（既定 http://HOST:PORT）")
+    p = add("revoke", cmd_staff_revoke, "その職員のサインインをすべて無効にする",
             parent=staff_sub)
-    p.add_argument("user")
-    add("sync", cmd_staff_sync, "update the directory from Slack's users.list (departments and "
-        "roles from the CSV are kept)", parent=staff_sub)
+    p.add_argument("user", metavar="職員ID")
+    add("sync", cmd_staff_sync, "Slack の利用者一覧で職員名簿を更新する（CSV で入れた部署と役割は保つ）", parent=staff_sub)
 
 
 def cmd_staff_token(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -364,9 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     # Everything chonai creates (the data directory, SQLite's -wal/-shm, keys, exports) is
     # readable by this account only.
     os.umask(0o077)
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
     if not getattr(args, "func", None):
-        parser().print_help()
+        # "chonai staff" alone: the help of that group, not of everything.
+        groups = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+        chosen = groups.choices.get(getattr(args, "command", None) or "")
+        (chosen or top).print_help()
         return 2
     try:
         settings = config.load()

@@ -587,8 +587,8 @@ def add_cli(sub: Any, add: Any) -> None:
     from store.events import EventStore
     from store.projections import catch_up
 
-    group = sub.add_parser("broadcast", help="broadcast status and export")
-    actions = group.add_subparsers(dest="broadcast_command", metavar="ACTION")
+    group = sub.add_parser("broadcast", help="一斉連絡の集計と書き出し", description="一斉連絡の集計と書き出し")
+    actions = group.add_subparsers(dest="broadcast_command", metavar="操作")
 
     def load(settings, bid):
         engine = existing_engine(settings, migrate=True)
@@ -653,11 +653,11 @@ def add_cli(sub: Any, add: Any) -> None:
                    for r in table.recipients(engine, item["id"])))
         return 0
 
-    p = add("status", cmd_status, "a broadcast's tallies (the latest when ID is omitted)",
+    p = add("status", cmd_status, "一斉連絡の集計（ID を省くと最新）。例: chonai broadcast status 42 --json",
             parent=actions)
     p.add_argument("id", type=int, nargs="?")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--as-of", help="recompute from the log as of this time (ISO 8601)")
-    p = add("export", cmd_export, "every recipient with answers, as CSV", parent=actions)
+    p.add_argument("--as-of", help="その時点の集計をログから計算し直す（例: 2026-11-22T10:00+09:00）")
+    p = add("export", cmd_export, "対象者ごとの回答・既読・配信を CSV（BOM つき UTF-8）で標準出力へ。例: chonai broadcast export 42 --csv > 回答.csv", parent=actions)
     p.add_argument("id", type=int)
-    p.add_argument("--csv", action="store_true", help="CSV (the only format)")
+    p.add_argument("--csv", action="store_true", help="CSV で出力（唯一の形式）")

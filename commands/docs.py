@@ -140,8 +140,8 @@ async def remove_document(engine, source: str) -> bool:
 def add_cli(sub: Any, add: Any) -> None:
     from commands.cli_support import engine_for as _engine
 
-    docs = sub.add_parser("docs", help="documents for /ask (規程, FAQ, 資料)")
-    docs_sub = docs.add_subparsers(dest="docs_command", metavar="ACTION")
+    docs = sub.add_parser("docs", help="/ask が答えに使う文書（規程・FAQ・資料）", description="/ask が答えに使う文書（規程・FAQ・資料）")
+    docs_sub = docs.add_subparsers(dest="docs_command", metavar="操作")
 
     def cmd_import(args, settings) -> int:
         engine = _engine(settings)
@@ -187,17 +187,17 @@ def add_cli(sub: Any, add: Any) -> None:
             print("   " + hit["text"][:160].replace("\n", " "))
         return 0
 
-    p = add("import", cmd_import, "import or update files (md, txt, html, pdf, FAQ csv)",
+    p = add("import", cmd_import, "文書を取り込む・更新する（.md .txt .html .pdf、FAQ の CSV は「質問,回答」の 2 列）。例: chonai docs import 規程/*.pdf --departments 総務課",
             parent=docs_sub)
     p.add_argument("paths", nargs="+")
-    p.add_argument("--departments", help="only these departments may read it (comma-separated)")
-    p.add_argument("--roles", help="only these roles may read it (comma-separated)")
-    add("list", cmd_list, "list imported documents", parent=docs_sub)
-    p = add("remove", cmd_remove, "remove documents by name", parent=docs_sub)
+    p.add_argument("--departments", help="この部署だけが読める（カンマ区切り）")
+    p.add_argument("--roles", help="この役割だけが読める（カンマ区切り）")
+    add("list", cmd_list, "取り込んだ文書の一覧", parent=docs_sub)
+    p = add("remove", cmd_remove, "文書を名前で削除", parent=docs_sub)
     p.add_argument("sources", nargs="+")
-    p = add("search", cmd_search, "search passages", parent=docs_sub)
+    p = add("search", cmd_search, "文書を検索して該当箇所を表示", parent=docs_sub)
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--department", help="search as a member of this department")
-    p.add_argument("--roles", help="search with these roles")
+    p.add_argument("--department", help="この部署の職員として検索")
+    p.add_argument("--roles", help="この役割で検索")

@@ -213,8 +213,8 @@ async def import_file(engine, rows: list[dict[str, Any]], digest_key: str) -> bo
 def add_cli(sub: Any, add: Any) -> None:
     from commands.cli_support import engine_for as _engine, read_input, refused
 
-    group = sub.add_parser("kpi", help="KPI values and digests")
-    actions = group.add_subparsers(dest="kpi_command", metavar="ACTION")
+    group = sub.add_parser("kpi", help="DX の KPI の取り込みとまとめ", description="DX の KPI の取り込みとまとめ")
+    actions = group.add_subparsers(dest="kpi_command", metavar="操作")
 
     def cmd_import(args, settings) -> int:
         data = read_input(args.file)
@@ -247,12 +247,12 @@ def add_cli(sub: Any, add: Any) -> None:
         print(json.dumps(digest, ensure_ascii=False) if args.json else text(digest))
         return 0
 
-    p = add("import", cmd_import, "import KPI values (metric,period,value,target[,direction,department])",
+    p = add("import", cmd_import, "KPI の値を CSV か Excel（.xlsx）から取り込む。列: metric（指標）, period（期間: 2026-11 / 2026-W47 / FY2026）, value（値、% 可）, target（目標）, 任意で direction（up/down）, department（部署）。例の行: オンライン手続数,2026-11,1250,1500",
             parent=actions)
-    p.add_argument("file")
-    p = add("digest", cmd_digest, "print the digest of the last complete week or month", parent=actions)
+    p.add_argument("file", metavar="ファイル", help="取り込むファイル（.csv か .xlsx）")
+    p = add("digest", cmd_digest, "直近の 1 週間か 1 か月のまとめを表示", parent=actions)
     p.add_argument("--period", choices=["weekly", "monthly"], default="weekly")
     p.add_argument("--department")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--at", help="as if it were this time (ISO 8601)")
-    p.add_argument("--chart", help="also write the chart PNG here")
+    p.add_argument("--at", help="この時刻として計算（例: 2026-12-01T09:00+09:00）")
+    p.add_argument("--chart", help="グラフの PNG もここに書き出す")

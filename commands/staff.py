@@ -90,8 +90,8 @@ def add_cli(sub: Any, add: Any) -> Any:
     platform-bound ones (token, revoke, sync)."""
     from commands.cli_support import engine_for as _engine, read_input, refused
 
-    staff = sub.add_parser("staff", help="the staff directory (departments, roles)")
-    staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION")
+    staff = sub.add_parser("staff", help="職員名簿（部署・役割・各プラットフォームの ID）", description="職員名簿（部署・役割・各プラットフォームの ID）")
+    staff_sub = staff.add_subparsers(dest="staff_command", metavar="操作")
 
     def cmd_import(args, settings) -> int:
         data = read_input(args.file)
@@ -105,9 +105,9 @@ def add_cli(sub: Any, add: Any) -> Any:
         print(f"職員名簿を {len(rows)} 人で置き換えました。")
         return 0
 
-    p = add("import", cmd_import, "replace the directory from CSV (user_id,name,department,roles)",
+    p = add("import", cmd_import, "職員名簿を CSV か Excel（.xlsx）で丸ごと置き換える。列: user_id（職員ID）, name（氏名）, department（所属）, roles（役割、; 区切り。broadcaster = 一斉連絡を送れる）, 任意で platform_ids（slack:U012;lineworks:abc;logochat:u1）。日本語の見出し（職員ID,氏名,所属,役割）と Shift_JIS の CSV も読めます。例の行: bousai01,防災 太郎,危機管理課,broadcaster,slack:U012",
             parent=staff_sub)
-    p.add_argument("file")
+    p.add_argument("file", metavar="ファイル", help="取り込むファイル（.csv か .xlsx）")
     return staff_sub
 
 

@@ -262,16 +262,16 @@ def add_cli(sub: Any, add: Any) -> None:
             return 0
         return run
 
-    group = sub.add_parser("status", help="application statuses")
-    actions = group.add_subparsers(dest="status_command", metavar="ACTION")
+    group = sub.add_parser("status", help="申請の状況（/status 受付番号）", description="申請の状況（/status 受付番号）")
+    actions = group.add_subparsers(dest="status_command", metavar="操作")
     p = add("import", importer(parse_statuses,
                                lambda rows, settings, engine: status_events(rows, "cli", engine=engine,
                                                                             settings=settings),
                                lambda rows, n: f"{len(rows)} 行を確認し、{n} 件の状況変更を記録しました。"),
-            "import statuses from CSV (receipt_no,procedure,status,updated_at)", parent=actions)
-    p.add_argument("file")
-    group = sub.add_parser("procedures", help="the procedure catalogue")
-    actions = group.add_subparsers(dest="procedures_command", metavar="ACTION")
+            "申請の状況を CSV か Excel から取り込む。列: receipt_no（受付番号）, procedure（手続き）, status（状況）, updated_at（更新日時、時差つき ISO 形式）。個人情報の列は拒否します。例の行: R7-000123,児童手当,審査中,2026-11-10T15:30:00+09:00", parent=actions)
+    p.add_argument("file", metavar="ファイル", help="取り込むファイル（.csv か .xlsx）")
+    group = sub.add_parser("procedures", help="手続きの一覧（/status 手続き名）", description="手続きの一覧（/status 手続き名）")
+    actions = group.add_subparsers(dest="procedures_command", metavar="操作")
 
     def catalogue_event(rows, settings=None, engine=None):
         from store.events import NewEvent
@@ -280,5 +280,5 @@ def add_cli(sub: Any, add: Any) -> None:
 
     p = add("import", importer(parse_procedures, catalogue_event,
                                lambda rows, n: f"手続き一覧を {len(rows)} 件で置き換えました。"),
-            "replace the catalogue from CSV (procedure,online,channel,url,notes)", parent=actions)
-    p.add_argument("file")
+            "手続きの一覧を CSV か Excel で丸ごと置き換える。列: procedure（手続き）, online（オンライン可否: はい/いいえ・○/×・yes/no）, channel（方法）, url, notes（備考）。例の行: 転入届,いいえ,窓口,,引っ越しから14日以内", parent=actions)
+    p.add_argument("file", metavar="ファイル", help="取り込むファイル（.csv か .xlsx）")

@@ -44,8 +44,8 @@ def add_cli(sub: Any, add: Any) -> None:
     from commands.cli_support import existing_engine
     from store.events import EventStore
 
-    usage = sub.add_parser("usage", help="AI usage records for audit")
-    usage_sub = usage.add_subparsers(dest="usage_command", metavar="ACTION")
+    usage = sub.add_parser("usage", help="生成 AI の利用記録（監査用）", description="生成 AI の利用記録（監査用）")
+    usage_sub = usage.add_subparsers(dest="usage_command", metavar="操作")
 
     def cmd_report(args, settings) -> int:
         try:
@@ -75,7 +75,7 @@ def add_cli(sub: Any, add: Any) -> None:
                   f"{use['result']}\t{use['model']}")
         return 0
 
-    p = add("report", cmd_report, "monthly AI usage: per department, per purpose, blocks",
+    p = add("report", cmd_report, "月ごとの生成 AI の利用: 部署別・用途別、ひな形・抜粋・ブロックの件数。例: chonai usage report --month 2026-11",
             parent=usage_sub)
-    p.add_argument("--month", required=True, help="YYYY-MM")
-    p.add_argument("--csv", action="store_true", help="the list of uses as CSV")
+    p.add_argument("--month", required=True, help="対象の月（YYYY-MM）")
+    p.add_argument("--csv", action="store_true", help="利用の一覧を CSV（BOM つき UTF-8）で出力")

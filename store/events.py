@@ -126,6 +126,7 @@ class EventStore:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="event-writer")
         self._listeners: list[asyncio.Event] = []
         self.appended_total = 0
+        self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -136,15 +137,16 @@ class EventStore:
         """Write everything queued, then stop the writer."""
         if self._writer_task is None:
             return
-        while self._pending:
-            self._wake.set()
-            await asyncio.sleep(0.01)
-        self._writer_task.cancel()
+        # The writer finishes the batch it is writing and everything still queued, then
+        # returns: cancelling it mid-write would leave that batch's callers waiting for ever.
+        self._stopping = True
+        self._wake.set()
         try:
             await self._writer_task
         except asyncio.CancelledError:
             pass
         self._writer_task = None
+        self._stopping = False
         self._executor.shutdown(wait=True)
 
     def subscribe(self) -> asyncio.Event:
@@ -173,6 +175,8 @@ class EventStore:
     async def _writer_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self._stopping and not self._pending:
+                return
             await self._wake.wait()
             self._wake.clear()
             # Let every caller that is ready enqueue first, so one commit carries them all.
