@@ -66,8 +66,8 @@ async def answer_question(ctx: Context) -> None:
         ctx.reply(answers.NOT_FOUND)
         return
     if not library and ai is None:
-        ctx.reply("AI が設定されておらず、検索できる文書もまだ登録されていません。"
-                  "/help で使えるコマンドを確認できます。")
+        ctx.reply("検索できる文書がまだ登録されていません（AI も未設定です）。"
+                  f"{NO_DOCUMENTS_HINT}")
         return
     # Answers built from documents limited to some departments are shown privately.
     restricted = any(p["restricted"] for p in relevant)
@@ -82,6 +82,8 @@ async def answer_question(ctx: Context) -> None:
             reply = await ai.complete(GENERAL_PROMPT, question, max_tokens=500)
             body, _ = ai_policy.scan_output(ctx, reply.text)
             text, result = f"{body}\n\n{ai_policy.AI_LABEL}", "ok"
+            if not library:
+                text += f"\n（庁内の文書はまだ登録されていないため、一般的な回答です。{NO_DOCUMENTS_HINT}）"
     except AiUnavailable as exc:
         ctx.emit("ask.answered", {**record, "result": "error"}, _stream(ctx))
         if relevant:
@@ -92,6 +94,10 @@ async def answer_question(ctx: Context) -> None:
         return
     ctx.emit("ask.answered", {**record, "result": result}, _stream(ctx))
     ctx.reply(text, private=restricted)
+
+
+NO_DOCUMENTS_HINT = ("規程・FAQ・資料を情報システム担当が chonai docs import ファイル名 で取り込むと、"
+                     "その文書から出典つきで答えます。")
 
 
 def _stream(ctx: Context) -> str:

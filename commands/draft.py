@@ -52,14 +52,14 @@ async def _produce(ctx: Context, kind: str, request: str, *, request_position: i
     buttons = [Button("再生成", "draft.regenerate", str(request_position)),
                Button("ルームに投稿", "draft.post", str(request_position), "primary")]
     if ai is None:
-        text = f"{template(kind)}\n\n{ai_policy.TEMPLATE_LABEL}"
+        text = f"{template(kind, request)}\n\n{ai_policy.TEMPLATE_LABEL}"
         ctx.emit("draft.completed", {**record, "result": "template", "model": None,
                                      "prompt_tokens": 0, "completion_tokens": 0, "text": text},
                  stream)
         ctx.reply(f"［{kind}］\n{text}", private=True, buttons=buttons[1:])
         return
     try:
-        answer = await ai.complete(system_prompt(kind), request)
+        answer = await ai.complete(system_prompt(kind, request), request)
     except AiUnavailable as exc:
         ctx.emit("draft.completed", {**record, "result": "error", "model": ai.model,
                                      "prompt_tokens": 0, "completion_tokens": 0}, stream)

@@ -4,6 +4,7 @@ from the event log — as numbers, Japanese text and a chart (PNG, Japanese font
 from __future__ import annotations
 
 import io
+import re
 import statistics
 from collections import Counter
 from datetime import datetime, timedelta
@@ -73,16 +74,31 @@ def _progress(value: float, target: float, direction: str) -> float | None:
     return round(value / target * 100, 1) if target else None
 
 
-def metrics(engine, until, department: str | None) -> list[dict[str, Any]]:
+# A digest shows figures of its own kind of period; a metric kept only per fiscal year appears
+# in the monthly digest with its FY label.
+_PERIOD_KIND = {"weekly": re.compile(r"^\d{4}-W\d{2}$"), "monthly": re.compile(r"^\d{4}-\d{2}$")}
+_FISCAL = re.compile(r"^FY\d{4}$")
+
+
+def metrics(engine, until, department: str | None, period: str | None = None) -> list[dict[str, Any]]:
+    """Each metric's latest value of the digest's own kind of period (weekly figures for the
+    weekly digest, monthly for the monthly one), up to `until`, against the one before it."""
     found = []
-    for s in series(engine, department, until):
-        period, _, value, target = s.points[-1]
-        previous = s.points[-2][2] if len(s.points) > 1 else None
+    kind = _PERIOD_KIND.get(period or "")
+    limit = until.isoformat() if until else "9999-12-31"
+    for s in series(engine, department, None):
+        points = [p for p in s.points if (kind is None or kind.match(p[0])) and p[1] <= limit]
+        if not points and period == "monthly":  # a fiscal year counts once it has begun
+            points = [p for p in s.points if _FISCAL.match(p[0]) and f"{p[0][2:]}-04-01" <= limit]
+        if not points:
+            continue
+        period_label, _, value, target = points[-1]
+        previous = points[-2][2] if len(points) > 1 else None
         change = round(value - previous, 2) if previous is not None else None
         progress = _progress(value, target, s.direction)
         better = change is not None and (change > 0 if s.direction == "up" else change < 0)
         met = progress is not None and progress >= 100
-        found.append({"metric": s.metric, "department": s.department or None, "period": period,
+        found.append({"metric": s.metric, "department": s.department or None, "period": period_label,
                       "value": value, "unit": s.unit, "target": target, "direction": s.direction,
                       "previous": previous, "change": change, "progress": progress,
                       "status": "達成" if met else ("順調" if better else "遅れ")})
@@ -94,7 +110,7 @@ def build(store, engine, period: str, moment: datetime, tz: str,
     start, end, label = window(period, moment, tz)
     return {"period": period, "label": label, "department": department,
             "from": start.isoformat(), "to": end.isoformat(),
-            "metrics": metrics(engine, None, department),
+            "metrics": metrics(engine, (end - timedelta(days=1)).date(), department, period),
             "usage": derived(store, start, end, department)}
 
 
@@ -107,12 +123,16 @@ def text(digest: dict[str, Any]) -> str:
     title = "週次" if digest["period"] == "weekly" else "月次"
     lines = [f"【DX KPI {title}まとめ】{digest['label']}"
              f"{'（' + digest['department'] + '）' if digest['department'] else ''}"]
+    versus = "前週比" if digest["period"] == "weekly" else "前月比"
     for m in digest["metrics"]:
-        change = "" if m["change"] is None else f"（前回比 {'+' if m['change'] >= 0 else ''}{_number(m['change'], m['unit'])}）"
+        change = "" if m["change"] is None else f"（{versus} {'+' if m['change'] >= 0 else ''}{_number(m['change'], m['unit'])}）"
         progress = "" if m["progress"] is None else f" 目標 {_number(m['target'], m['unit'])} に対し {m['progress']}%"
-        lines.append(f"・{m['metric']}: {_number(m['value'], m['unit'])}{change}{progress} — {m['status']}")
+        lines.append(f"・{m['metric']}［{m['period']}］: {_number(m['value'], m['unit'])}{change}{progress}"
+                     f" — {m['status']}")
     if not digest["metrics"]:
-        lines.append("・取り込まれた KPI はまだありません（chonai kpi import）。")
+        unit = "週" if digest["period"] == "weekly" else "月"
+        lines.append(f"・{unit}ごとの KPI はまだ取り込まれていません（chonai kpi import、期間は"
+                     f"{'2026-W47' if unit == '週' else '2026-11'} の形）。")
     u = digest["usage"]
     lines.append("ボットの利用状況:")
     lines.append(f"・AI 下書き {u['draft_uses']} 件、文書への質問 {u['ask_answers']} 件、"

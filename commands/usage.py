@@ -34,10 +34,19 @@ def month_report(events: list, month: str, tz: str) -> dict[str, Any]:
     for event in events:
         if event.type.endswith(".blocked") and event.time.astimezone(zone).strftime("%Y-%m") == month:
             blocks.update(event.payload.get("kinds", {}))
-    return {"month": month, "uses": uses,
-            "by_department": dict(Counter(u["department"] for u in uses)),
-            "by_purpose": dict(Counter(u["purpose"] for u in uses)),
+    # What reached an AI (a call, answered or failed) is counted apart from what did not:
+    # templates and extracts (no AI configured), nothing found, blocked and refused requests.
+    ai_calls = [u for u in uses if u["result"] in ("ok", "error")]
+    return {"month": month, "uses": uses, "ai_calls": len(ai_calls),
+            "ai_failures": sum(1 for u in ai_calls if u["result"] == "error"),
+            "without_ai": dict(Counter(u["result"] for u in uses if u not in ai_calls)),
+            "by_department": dict(Counter(u["department"] for u in ai_calls)),
+            "by_purpose": dict(Counter(u["purpose"] for u in ai_calls)),
             "blocks_by_kind": dict(blocks)}
+
+
+RESULT_LABELS = {"template": "ひな形（AI 未設定）", "extractive": "文書の抜粋（AI 未設定）",
+                 "not_found": "該当する文書なし", "blocked": "個人情報でブロック", "refused": "権限なしで拒否"}
 
 
 def add_cli(sub: Any, add: Any) -> None:
@@ -65,9 +74,12 @@ def add_cli(sub: Any, add: Any) -> None:
                        "prompt_tokens", "completion_tokens", "blocked_kinds"]
             write_csv(columns, ([use[c] for c in columns] for use in report["uses"]))
             return 0
-        print(f"{args.month} の AI 利用: {len(report['uses'])} 件")
-        print("部署別: " + "、".join(f"{k} {v}件" for k, v in report["by_department"].items()))
-        print("用途別: " + "、".join(f"{k} {v}件" for k, v in report["by_purpose"].items()))
+        failed = f"（うち失敗 {report['ai_failures']} 件）" if report["ai_failures"] else ""
+        print(f"{args.month} の AI 利用: {report['ai_calls']} 件{failed}")
+        print("部署別: " + ("、".join(f"{k} {v}件" for k, v in report["by_department"].items()) or "なし"))
+        print("用途別: " + ("、".join(f"{k} {v}件" for k, v in report["by_purpose"].items()) or "なし"))
+        print("AI を使わなかった依頼: " + ("、".join(
+            f"{RESULT_LABELS.get(k, k)} {v}件" for k, v in report["without_ai"].items()) or "なし"))
         print("個人情報によるブロック（種類別）: " + (
             "、".join(f"{k} {v}件" for k, v in report["blocks_by_kind"].items()) or "なし"))
         for use in report["uses"]:

@@ -175,7 +175,9 @@ async def test_usage_report(drafting, ai, tmp_path):
     env.pop("DATABASE_URL", None)
     out = subprocess.run([sys.executable, "-m", "bot.cli", "usage", "report", "--month", month],
                          env=env, capture_output=True, text=True, timeout=120).stdout
-    assert "AI 利用: 2 件" in out and "PHONE 1件" in out and "あいさつ文 1件" in out
+    # One AI call; the blocked request never reached the AI and is counted apart.
+    assert "AI 利用: 1 件" in out and "PHONE 1件" in out and "あいさつ文 1件" in out
+    assert "個人情報でブロック 1件" in out
     csv_out = subprocess.run([sys.executable, "-m", "bot.cli", "usage", "report", "--month", month,
                               "--csv"], env=env, capture_output=True, text=True, timeout=120).stdout
     assert csv_out.startswith("\ufeff")  # a BOM, so Excel reads the Japanese

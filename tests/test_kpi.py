@@ -89,12 +89,18 @@ async def test_digest_numbers_from_a_known_history(world):
     assert usage["broadcasts_sent"] == 1 and usage["acknowledgement_rate"] == 0.5
     assert usage["median_seconds_to_ack"] == 120.0  # 60 s and 180 s: first answers only
     assert usage["status_lookups"] == 1
-    by_name = {m["metric"]: m for m in digest["metrics"]}
+    # The weekly digest shows weekly figures only: this file has none, and it says so.
+    assert digest["metrics"] == [] and "週ごとの KPI はまだ" in text(digest)
+    monthly = build(store, engine, "monthly", datetime(2026, 12, 1, 9, tzinfo=JST), "Asia/Tokyo")
+    by_name = {m["metric"]: m for m in monthly["metrics"]}
     assert by_name["電子決裁率"]["value"] == 61 and by_name["電子決裁率"]["change"] == 6
-    assert by_name["オンライン手続数"]["progress"] == 64.0
+    assert by_name["オンライン手続数"]["progress"] == 64.0  # kept per fiscal year, labelled so
     assert by_name["印刷枚数"]["status"] == "遅れ"  # it went up; lower is better
-    rendered = text(digest)
-    assert "電子決裁率: 61%（前回比 +6%）" in rendered and "AI 下書き 3 件" in rendered
+    rendered = text(monthly)
+    assert "電子決裁率［2026-11］: 61%（前月比 +6%）" in rendered and "オンライン手続数［FY2026］" in rendered
+    # As of early November the monthly digest covers October, not November's figures.
+    october = build(store, engine, "monthly", datetime(2026, 11, 2, 9, tzinfo=JST), "Asia/Tokyo")
+    assert {m["metric"]: m["period"] for m in october["metrics"]}["電子決裁率"] == "2026-10"
 
 
 def test_chart_is_a_png_with_a_japanese_font():
