@@ -81,6 +81,13 @@ class LocalRoom:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.engine = runtime.engine
+        self._changed = asyncio.Event()  # replaced after each change; open pages wait on it
+        self._closing = asyncio.Event()
+
+    def _notify(self) -> None:
+        """Something in the talk room changed in this process: wake every open page."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def speaker(self, request: web.Request, claimed: str | None) -> str | None:
         """Who is asking. On loopback the page's chosen user is taken (but never the bot's own
@@ -124,6 +131,13 @@ class LocalRoom:
         app.router.add_post("/api/rooms/{room}/actions", self.post_action)
         app.router.add_post("/api/rooms/{room}/read", self.post_read)
         app.router.add_get("/api/me", self.me)
+        app.router.add_get("/api/events", self.live)
+
+        async def closing(app: web.Application) -> None:  # open live pages end at shutdown
+            self._closing.set()
+            self._notify()
+
+        app.on_shutdown.append(closing)
         app.router.add_get("/signin", self.sign_in)
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -164,6 +178,31 @@ class LocalRoom:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: "change" as soon as a message, an edit or a read mark lands, so
+        an open page refreshes within milliseconds instead of polling. Changes made by another
+        instance are noticed by a light check every two seconds."""
+        await self.speaker(request, request.query.get("user") or None)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        last = None
+        quiet = 0.0
+        while not self._closing.is_set():
+            waiting = self._changed
+            marker = await asyncio.to_thread(rooms.change_marker, self.engine)
+            if marker != last:
+                await response.write(b"event: change\ndata: {}\n\n")
+                last, quiet = marker, 0.0
+            elif quiet >= 20:
+                await response.write(b": keep-alive\n\n")  # proxies close silent streams
+                quiet = 0.0
+            try:
+                await asyncio.wait_for(waiting.wait(), 2.0)
+            except TimeoutError:
+                quiet += 2.0
+        return response
+
     async def list_rooms(self, request: web.Request) -> web.Response:
         user = await self.speaker(request, request.query.get("user"))
         found = await asyncio.to_thread(rooms.rooms, self.engine, user)
@@ -194,6 +233,7 @@ class LocalRoom:
         if kind == "message":
             stored = await asyncio.to_thread(rooms.add_message, self.engine, room, user, text,
                                              message_id=message_id)
+            self._notify()
             return web.json_response({"message": stored}, status=201)
         client_id = body.get("client_id") if isinstance(body.get("client_id"), str) else None
         try:
@@ -210,6 +250,7 @@ class LocalRoom:
         prefix = f"/{name} " if kind == "command" else "@chonai "
         stored = await asyncio.to_thread(rooms.add_message, self.engine, room, user,
                                          (prefix + shown).strip(), message_id=message_id)
+        self._notify()
         return web.json_response({"message": stored, "event": recorded.position}, status=201)
 
     async def post_action(self, request: web.Request) -> web.Response:
@@ -249,6 +290,8 @@ class LocalRoom:
             count(request, "identity")
             return error(403, "ほかの人のダイレクトメッセージは既読にできません。")
         first = await asyncio.to_thread(rooms.mark_read, self.engine, message["id"], user)
+        if first:
+            self._notify()
         if first and message["user"] == BOT_USER and message.get("ref"):
             # Bot posts with a ref (broadcasts) count 既読 in the log, LoGo-style.
             await self.runtime.accept(Incoming(
@@ -265,11 +308,13 @@ class LocalRoom:
         if out.update and previous and previous.get("message_id"):
             await asyncio.to_thread(rooms.update_message, self.engine, previous["message_id"],
                                     out.text, buttons)
+            self._notify()
             return {"message_id": previous["message_id"], "updated": True}
         stored = await asyncio.to_thread(
             rooms.add_message, self.engine, out.room, BOT_USER, out.text, buttons=buttons,
             private_to=out.private_to, thread=out.thread, image=out.image, outbox_id=job_id,
             ref=out.ref)
+        self._notify()
         return {"message_id": stored["id"]}
 
     async def lookup(self, job_id: int, out: Outbound) -> dict[str, Any] | None:

@@ -106,10 +106,31 @@ def mark_read(engine: Engine, message_id: str, user: str) -> bool:
 
 
 def rooms(engine: Engine, user: str | None = None) -> list[dict[str, Any]]:
+    """The rooms `user` may see, newest first, each with how many messages from others they
+    have not read yet (safety notices waiting in their dm: room among them)."""
     query = (select(room_messages.c.room, func.max(room_messages.c.seq).label("last"))
              .group_by(room_messages.c.room).order_by(func.max(room_messages.c.seq).desc()))
+    unread: dict[str, int] = {}
     with read_connection(engine) as conn:
         found = [r.room for r in conn.execute(query)]
+        if user is not None:
+            read = select(room_reads.c.message_id).where(room_reads.c.user == user)
+            counted = (select(room_messages.c.room, func.count().label("n"))
+                       .where(room_messages.c.user != user,
+                              or_(room_messages.c.private_to.is_(None),
+                                  room_messages.c.private_to == user),
+                              room_messages.c.id.not_in(read))
+                       .group_by(room_messages.c.room))
+            unread = {r.room: r.n for r in conn.execute(counted)}
     if user is not None:
         found = [r for r in found if not r.startswith("dm:") or r == f"dm:{user}"]
-    return [{"room": r} for r in found]
+    return [{"room": r, "unread": unread.get(r, 0)} for r in found]
+
+
+def change_marker(engine: Engine) -> tuple:
+    """Moves whenever a message is added or edited or a read mark is set (for live pages)."""
+    with read_connection(engine) as conn:
+        newest = conn.execute(select(func.max(room_messages.c.seq),
+                                     func.max(room_messages.c.updated_at))).first()
+        reads = conn.execute(select(func.count()).select_from(room_reads)).scalar()
+    return (newest[0], newest[1], reads)
