@@ -114,7 +114,7 @@ async def broadcast(ctx: Context) -> None:
                f"送り方: {how}\n回答: {' / '.join(options['answers'])}\n"
                f"催促: {('、'.join(f'{m}分後' for m in options['reminders'])) or 'なし'}\n"
                f"まだ送信していません。内容を確認して「送信」を押してください。（ID {bid}）")
-    ctx.reply(preview, private=True, buttons=[
+    ctx.reply(preview, private=True, ref=f"broadcast:{bid}:preview", buttons=[
         Button("送信", "broadcast.send", str(bid), "primary"),
         Button("取消", "broadcast.cancel", str(bid), "danger")])
 
@@ -173,17 +173,28 @@ async def _decide(ctx: Context, *, send: bool) -> None:
     if not send:
         [done] = await store.append(NewEvent("broadcast.cancelled", f"broadcast:{bid}",
                                              {"id": bid}, actor=ctx.user, platform=ctx.platform,
+                                             causation_id=str(ctx.event.position),
                                              idempotency_key=f"broadcast:{bid}:decided"))
-        ctx.reply("取り消しました。送信はしていません。" if done.type == "broadcast.cancelled"
-                  else "この一斉連絡はすでに送信済みです。", private=True)
+        if done.type == "broadcast.cancelled" and done.causation_id == str(ctx.event.position):
+            _close_card(ctx, bid, f"【取り消し済み】一斉連絡 {bid} は送信していません。")
+        else:
+            ctx.reply("この一斉連絡はすでに送信済みか、取り消されています。", private=True)
         return
     recipients = await asyncio.to_thread(table.recipients, engine, bid)
     if not await fan_out(store, item, recipients, actor=ctx.user,
                          causation=str(ctx.event.position)):
         ctx.reply("この一斉連絡はすでに送信済みか、取り消されています。", private=True)
         return
+    _close_card(ctx, bid, f"【送信済み】一斉連絡 {bid} を {len(recipients)} 人に送りました。"
+                          f"状況は /broadcast status {bid} で確認できます。")
     ctx.post(item["room"], _status_text(item, recipients), ref=f"broadcast:{bid}:status",
              platform=item["platform"])
+
+
+def _close_card(ctx: Context, bid: int, text: str) -> None:
+    """The card whose button was pressed loses its 送信／取消 buttons (replaced in place: the
+    talk room edits it, Slack through the press's response_url), so nobody presses again."""
+    ctx.reply(text, private=True, ref=f"broadcast:{bid}:preview", update=True)
 
 
 async def fan_out(store, item: dict[str, Any], recipients: list[dict[str, Any]], *, actor: str,
@@ -246,33 +257,41 @@ async def _record_answer(ctx: Context, item: dict[str, Any], person: dict[str, A
              stream, expected_version=len(history))
     if item["options"]["mode"] != "dm":
         ctx.reply(f"回答「{choice}」を受け付けました。ありがとうございます。", private=True)
-        return
-    # The card itself shows what was answered (and still lets the person change it), updated
-    # in place at the lowest priority so 10,000 presses never queue before a notice.
-    given.append((choice, ctx.event.occurred_at))
-    ctx.send(Outbound(ctx.platform, ctx.room, _answered_text(item, given),
-                      tuple(_answer_buttons(item)), ref=f"broadcast:{item['id']}:{person['user_id']}",
-                      update=True, priority=UPDATE_PRIORITY, reply=dict(ctx.incoming.reply or {})))
+    # In DM mode the card itself shows the answer: updated by run_due_work, off the click path.
 
 
 def _question_of(item: dict[str, Any], answer: str) -> str:
     return QUESTION_OF.get(answer, "answer") if len(questions(item)) > 1 else "answer"
 
 
-def _answered_text(item: dict[str, Any], given: list[tuple[str, str]]) -> str:
-    zone = ZoneInfo("Asia/Tokyo")
-    latest: dict[str, tuple[str, str]] = {}
-    for answer, at in given:
-        latest[_question_of(item, answer)] = (answer, at)
-    parts = []
-    for question in questions(item):
-        if question in latest:
-            answer, at = latest[question]
-            parts.append(f"{answer}（{parse_time(at).astimezone(zone).strftime('%H:%M')}）")
-        else:
-            parts.append(f"{QUESTION_LABELS.get(question, '')}は未回答")
-    return (f"{_notice_text(item)}\n\n回答済み：{'／'.join(parts)}"
+def _answered_text(item: dict[str, Any], receipt: dict[str, Any], tz: str) -> str:
+    """The notice with what this person answered, and when (their latest answer)."""
+    answers = _latest_answers(item, receipt)
+    parts = [answers.get(q) or f"{QUESTION_LABELS.get(q, '')}は未回答" for q in questions(item)]
+    at = parse_time(receipt["latest_at"]).astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    return (f"{_notice_text(item)}\n\n回答済み：{'／'.join(parts)}（{at}）"
             "\n（変更するときは、もう一度ボタンを押してください）")
+
+
+def card_updates(item: dict[str, Any], recipients: list[dict[str, Any]], tz: str,
+                 shown: dict[tuple[int, str], str]) -> list[NewEvent]:
+    """Each answered card updated in place to show the answer, once per answer (a key per
+    person and answer time, so two instances or a restart never update twice), at the lowest
+    priority: 10,000 presses never queue before a notice or a reminder."""
+    if item["options"]["mode"] != "dm":
+        return []
+    events = []
+    for r in recipients:
+        if not r.get("latest_at") or shown.get((item["id"], r["user_id"])) == r["latest_at"]:
+            continue
+        shown[(item["id"], r["user_id"])] = r["latest_at"]
+        out = Outbound(item["platform"], f"dm:{r['platform_user']}", _answered_text(item, r, tz),
+                       tuple(_answer_buttons(item)), ref=f"broadcast:{item['id']}:{r['user_id']}",
+                       update=True, priority=UPDATE_PRIORITY)
+        events.append(NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
+                               out.to_payload(), platform=out.platform,
+                               idempotency_key=f"broadcast:{item['id']}:card:{r['user_id']}:{r['latest_at']}"))
+    return events
 
 
 @on_read
@@ -499,15 +518,19 @@ def _status_version(item: dict[str, Any], recipients: list[dict[str, Any]]) -> s
 # -- background: reminders and live status ----------------------------------------------------
 async def background(services: Services) -> None:
     last: dict[int, str] = {}
+    shown: dict[tuple[int, str], str] = {}
     while True:
         await asyncio.sleep(STATUS_EVERY)
-        await run_due_work(services, last)
+        await run_due_work(services, last, shown)
 
 
-async def run_due_work(services: Services, last: dict[int, str] | None = None) -> int:
-    """Post status updates that changed and reminders that are due; returns reminders sent.
-    Every post carries an idempotency key, so two instances never post one twice."""
+async def run_due_work(services: Services, last: dict[int, str] | None = None,
+                       shown: dict[tuple[int, str], str] | None = None) -> int:
+    """Post status updates that changed, answered cards and reminders that are due; returns
+    reminders sent. Every post carries an idempotency key, so two instances never post one
+    twice."""
     last = {} if last is None else last
+    shown = {} if shown is None else shown
     if services.get("catch_up") is not None:
         await services.get("catch_up")()  # read models include everything appended so far
     engine = services.get("engine")
@@ -525,6 +548,9 @@ async def run_due_work(services: Services, last: dict[int, str] | None = None) -
             await store.append(NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
                                         out.to_payload(), platform=out.platform,
                                         idempotency_key=f"broadcast:{item['id']}:status:{version}"))
+        if cards := card_updates(item, recipients, services.settings.tz, shown):
+            for start in range(0, len(cards), 500):
+                await store.append(*cards[start:start + 500])
         started = parse_time(item["sent_at"])
         for round_no, minutes in enumerate(item["options"]["reminders"], start=1):
             if now < started + timedelta(minutes=minutes):

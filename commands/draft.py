@@ -56,7 +56,7 @@ async def _produce(ctx: Context, kind: str, request: str, *, request_position: i
         ctx.emit("draft.completed", {**record, "result": "template", "model": None,
                                      "prompt_tokens": 0, "completion_tokens": 0, "text": text},
                  stream)
-        ctx.reply(f"［{kind}］\n{text}", private=True, buttons=buttons[1:])
+        ctx.reply(f"［{kind}］\n{text}", private=True, buttons=buttons[1:], ref=f"draft:{request_position}:reply")
         return
     try:
         answer = await ai.complete(system_prompt(kind, request), request)
@@ -73,7 +73,7 @@ async def _produce(ctx: Context, kind: str, request: str, *, request_position: i
                                  "prompt_tokens": answer.prompt_tokens,
                                  "completion_tokens": answer.completion_tokens,
                                  "output_pii": leaked, "text": labelled}, stream)
-    ctx.reply(f"［{kind}］\n{labelled}", private=True, buttons=buttons)
+    ctx.reply(f"［{kind}］\n{labelled}", private=True, buttons=buttons, ref=f"draft:{request_position}:reply")
 
 
 def _stream(ctx: Context) -> str:
@@ -140,3 +140,6 @@ async def draft_buttons(ctx: Context) -> None:
             ctx.reply("この下書きはすでにルームに投稿しています。", private=True)
             return
         ctx.reply(f"{ctx.user} さんが作成した下書きです。\n\n{done[-1].payload['text']}")
+        # The private draft keeps its text but no longer offers 「ルームに投稿」.
+        ctx.reply(f"［{kind}］\n{done[-1].payload['text']}\n\n（ルームに投稿しました）", private=True,
+                  ref=f"draft:{position}:reply", update=True)

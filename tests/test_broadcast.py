@@ -97,6 +97,9 @@ async def test_preview_send_receipts_reminders(hq):
     await hq.settle(timeout=60)
     counts = await dm_count(hq, bid)
     assert len(counts) == 301 and set(counts.values()) == {1}
+    # The preview card lost its 送信／取消 buttons: nobody can press them again.
+    [card] = [m for m in await hq.messages("hq", "hq01") if m["id"] == preview["id"]]
+    assert "【送信済み】" in card["text"] and card["buttons"] == []
     before_answers = datetime.now(UTC)
     await asyncio.sleep(0.01)
 
@@ -119,8 +122,10 @@ async def test_preview_send_receipts_reminders(hq):
     history = [e.payload["answer"] for e in answers if e.payload["user_id"] == "s0001"]
     assert history == ["無事", "参集不可"]
     # The card shows what was answered, in place, and keeps its (equal) buttons.
+    await run_due_work(hq.runtime.services)
+    await hq.settle(timeout=60)
     [card] = [m for m in await hq.messages("dm:s0001", "s0001") if m["buttons"]]
-    assert "回答済み：無事（" in card["text"] and "参集不可（" in card["text"]
+    assert "回答済み：無事／参集不可（" in card["text"]
     assert {b["style"] for b in card["buttons"]} == {None} and len(card["buttons"]) == 6
 
     env = {**os.environ, "CHONAI_DATA_DIR": hq.runtime.settings.data_dir}

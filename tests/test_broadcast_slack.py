@@ -72,7 +72,11 @@ async def test_broadcast_over_slack(start_bot, standin):  # noqa: F811
                             env=env, capture_output=True, text=True, timeout=120).stdout
     [missed] = [line for line in export.splitlines() if line.startswith("nobody,")]
     assert missed.split(",")[8] == "user_not_found"
-    # Each press updated that person's card in place (chat.update in their DM) with the answer.
+    # Each answer updates that person's card in place (chat.update in their DM), off the click path.
+    from commands.broadcast import run_due_work
+
+    await run_due_work(bot.runtime.services)
+    await bot.settle(timeout=60)
     updated = [c.params for c in standin.calls_to("chat.update")]
     answered_cards = [p for p in updated if "回答済み：無事" in str(p.get("text", "")) + str(p.get("blocks", ""))]
     assert {p["channel"] for p in answered_cards} == {f"D{i:05d}" for i in range(0, USERS, 2)}

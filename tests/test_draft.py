@@ -120,12 +120,19 @@ async def test_clean_prompt_comes_back_labelled_and_can_be_posted(drafting, ai):
     assert ai.requests[0]["messages"][1]["content"] == "異動のあいさつを短く"
     assert "あいさつ文" in ai.requests[0]["messages"][0]["content"]
     post = next(b for b in reply["buttons"] if b["action_id"] == "draft.post")
-    await drafting.press("general", "staff01", reply, "draft.post", post["value"])
+    first, _ = await drafting.press("general", "staff01", reply, "draft.post", post["value"])
+    second, _ = await drafting.press("general", "staff01", reply, "draft.post", post["value"])
+    assert first == 202 and second in (202, 400)  # a double click: refused by the page or the bot
+    if second == 202:
+        await drafting.wait_for("general", "staff01", lambda m: "すでにルームに投稿" in m["text"])
     public = await drafting.wait_for("general", None, lambda m: "作成した下書き" in m["text"])
     assert "※生成AIによる下書きです" in public["text"] and public["private_to"] is None
-    await drafting.press("general", "staff01", reply, "draft.post", post["value"])  # again
-    await drafting.wait_for("general", "staff01", lambda m: "すでにルームに投稿" in m["text"])
     await drafting.settle()
+    # The private draft no longer offers the button; a press from a stale view changes nothing.
+    [card] = [m for m in await drafting.messages("general", "staff01") if "ルームに投稿しました" in m["text"]]
+    assert not any(b["action_id"] == "draft.post" for b in card["buttons"])
+    status, _ = await drafting.press("general", "staff01", reply, "draft.post", post["value"])
+    assert status == 400
     posted = [m for m in await drafting.messages("general") if "作成した下書き" in m["text"]]
     assert len(posted) == 1
     await drafting.settle()
