@@ -36,7 +36,7 @@ def say(text: str) -> None:
 
 # -- verify -------------------------------------------------------------------------------------
 def verify(settings: Settings, engine, *, read_models: bool, public_key: str | None) -> int:  # noqa: ANN001
-    from store.verify import digest_at
+    from store.verify import digests_at
     from store.verify import verify as verify_chain
 
     verdict = verify_chain(engine)
@@ -56,7 +56,8 @@ def verify(settings: Settings, engine, *, read_models: bool, public_key: str | N
         if trusted is None and configured is not None and configured[1].exists():
             trusted = anchors.public_key_text(anchors.load_key(configured[1], create=False))
         found = anchors.read(directory) if directory else []
-        result = anchors.check(found, trusted, lambda p: digest_at(engine, p), verdict.checked)
+        digests = digests_at(engine, [a.get("position", 0) for a in found if isinstance(a.get("position"), int)])
+        result = anchors.check(found, trusted, digests.get, verdict.checked)
         if not result.ok:
             for problem in result.problems:
                 say(f"TAMPERED: {problem}")

@@ -171,8 +171,10 @@ class LocalRoom:
                                 text="<!doctype html><meta charset=utf-8><p>このサインイン用リンクは使えません"
                                      "（期限切れか、使用済みです）。管理者に新しいリンクを依頼してください。</p>")
         response = web.HTTPSeeOther("/")
+        # Secure over https: directly, or behind a TLS proxy that CHONAI_HTTPS=1 declares.
+        secure = request.secure or settings.get("chonai_https", "").lower() in ("1", "true", "yes")
         response.set_cookie(signin.COOKIE, signin.issue(settings, claims["u"]), httponly=True,
-                            samesite="Strict", secure=request.secure, path="/",
+                            samesite="Strict", secure=secure, path="/",
                             max_age=int(signin.session_days(settings) * 86400))
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store"

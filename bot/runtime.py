@@ -83,6 +83,8 @@ class Runtime:
         self.services.features["catch_up"] = self.projections.catch_up_all
         self.adapters: dict[str, Adapter] = {}
         self._accepting, self._accepted_at = 0, 0.0
+        # Seconds since the last request was acknowledged: optional work waits for a lull.
+        self.services.features["quiet_for"] = lambda: time.monotonic() - self._accepted_at
         self.dispatcher = Dispatcher(self.services, owner=self.owner,
                                      before_dispatch=self._after_acks,
                                      observe=self._observe)

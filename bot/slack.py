@@ -34,7 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.inbound import check_strings, refuse, refuse_bad_input
+from bot.inbound import check_strings, may_hold_poison, refuse, refuse_bad_input
 from bot.slack_blocks import our_action_id, ref_from_block, unescape
 from bot.slack_outbound import SlackAdapter, setting
 from handlers.messages import BadInput, Incoming
@@ -269,7 +269,8 @@ class SlackInbound:
         try:
             bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
                                             headers=headers)
-            check_strings(bolt_request.body)
+            if may_hold_poison(body):
+                check_strings(bolt_request.body)
         except BadInput as exc:
             return refuse_bad_input(request, exc)
         except Exception:  # noqa: BLE001 — bodies that do not parse (or nest too deep)

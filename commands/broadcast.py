@@ -29,6 +29,7 @@ SAFETY = [*QUESTIONS["safety"], *QUESTIONS["attendance"]]  # two questions, one 
 QUESTION_LABELS = {"safety": "安否", "attendance": "参集"}
 SENSITIVE = ("軽傷", "重傷・要救助")  # 要配慮個人情報: names with these go to broadcasters only
 UPDATE_PRIORITY = 9  # card updates never delay notices (1), reminders (2) or drills (8)
+CARDS_WHILE_BUSY = 100  # card updates per round while answers are pouring in (the rest follow)
 PENDING_NAMES = 20
 READ_ONLY = ["確認しました"]
 DEFAULT_REMINDERS = [10, 30]
@@ -274,7 +275,7 @@ def _answered_text(item: dict[str, Any], receipt: dict[str, Any], tz: str) -> st
 
 
 def card_updates(item: dict[str, Any], recipients: list[dict[str, Any]], tz: str,
-                 shown: dict[tuple[int, str], str]) -> list[NewEvent]:
+                 shown: dict[tuple[int, str], str], limit: int | None = None) -> list[NewEvent]:
     """Each answered card updated in place to show the answer, once per answer (a key per
     person and answer time, so two instances or a restart never update twice), at the lowest
     priority: 10,000 presses never queue before a notice or a reminder."""
@@ -284,6 +285,8 @@ def card_updates(item: dict[str, Any], recipients: list[dict[str, Any]], tz: str
     for r in recipients:
         if not r.get("latest_at") or shown.get((item["id"], r["user_id"])) == r["latest_at"]:
             continue
+        if limit is not None and len(events) >= limit:
+            break  # while clicks pour in, a few per round; the next rounds catch up
         shown[(item["id"], r["user_id"])] = r["latest_at"]
         out = Outbound(item["platform"], f"dm:{r['platform_user']}", _answered_text(item, r, tz),
                        tuple(_answer_buttons(item)), ref=f"broadcast:{item['id']}:{r['user_id']}",
@@ -548,7 +551,10 @@ async def run_due_work(services: Services, last: dict[int, str] | None = None,
             await store.append(NewEvent("outbound.requested", f"outbox:{out.platform}:{out.room}",
                                         out.to_payload(), platform=out.platform,
                                         idempotency_key=f"broadcast:{item['id']}:status:{version}"))
-        if cards := card_updates(item, recipients, services.settings.tz, shown):
+        quiet_for = services.get("quiet_for")
+        busy = quiet_for is not None and quiet_for() < 1.0
+        if cards := card_updates(item, recipients, services.settings.tz, shown,
+                                 limit=CARDS_WHILE_BUSY if busy else None):
             for start in range(0, len(cards), 500):
                 await store.append(*cards[start:start + 500])
         started = parse_time(item["sent_at"])

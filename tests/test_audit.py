@@ -217,3 +217,32 @@ def test_the_systemd_unit_is_well_formed():
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if line.strip() and "is not executable" not in line and "No such file" not in line]
     assert problems == []
+
+
+def test_an_anchor_also_goes_to_syslog(tmp_path):
+    """A copy the database administrator does not hold: each anchor is sent to syslog."""
+    import socket
+
+    from bot import anchoring
+    from bot.config import Settings
+    from store.db import make_engine
+    from store.events import EventStore
+    from store.migrate import upgrade
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(10)
+    port = receiver.getsockname()[1]
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    settings = Settings(data_dir=str(tmp_path / "data"), extra={
+        "chonai_anchor_dir": str(tmp_path / "anchors"), "chonai_anchor_key": str(tmp_path / "k.pem"),
+        "chonai_anchor_syslog": f"127.0.0.1:{port}"})
+    anchoring._syslog = None
+    try:
+        anchor = anchoring.sign_head(settings, EventStore(engine))
+        datagram = receiver.recv(65536).decode()
+    finally:
+        receiver.close()
+        anchoring._syslog = None
+    assert "chonai-anchor" in datagram and anchor["sig"] in datagram
