@@ -59,10 +59,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
     runtime = runtime or Runtime(settings)
-    from bot import browser
-
-    app = web.Application(middlewares=[guard_errors, browser.middleware(settings)],
-                          client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[guard_errors], client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -18,4 +18,6 @@ def attach(app: web.Application, runtime: Runtime) -> None:
         return web.Response(body=found[1], content_type=found[0],
                             headers={"Cache-Control": "private, max-age=86400"})
 
-    app.router.add_get("/api/blobs/{name}", blob)
+    from bot.browser import guarded
+
+    app.router.add_get("/api/blobs/{name}", guarded(runtime.settings, blob))

@@ -124,21 +124,24 @@ class LocalRoom:
         return not room.startswith("dm:") or room[3:] == user
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_get("/", self.page)
-        app.router.add_get("/api/rooms", self.list_rooms)
-        app.router.add_get("/api/rooms/{room}/messages", self.list_messages)
-        app.router.add_post("/api/rooms/{room}/messages", self.post_message)
-        app.router.add_post("/api/rooms/{room}/actions", self.post_action)
-        app.router.add_post("/api/rooms/{room}/read", self.post_read)
-        app.router.add_get("/api/me", self.me)
-        app.router.add_get("/api/events", self.live)
+        from bot.browser import guarded
+
+        settings = self.runtime.settings
+        app.router.add_get("/", guarded(settings, self.page))
+        app.router.add_get("/api/rooms", guarded(settings, self.list_rooms))
+        app.router.add_get("/api/rooms/{room}/messages", guarded(settings, self.list_messages))
+        app.router.add_post("/api/rooms/{room}/messages", guarded(settings, self.post_message))
+        app.router.add_post("/api/rooms/{room}/actions", guarded(settings, self.post_action))
+        app.router.add_post("/api/rooms/{room}/read", guarded(settings, self.post_read))
+        app.router.add_get("/api/me", guarded(settings, self.me))
+        app.router.add_get("/api/events", guarded(settings, self.live))
 
         async def closing(app: web.Application) -> None:  # open live pages end at shutdown
             self._closing.set()
             self._notify()
 
         app.on_shutdown.append(closing)
-        app.router.add_get("/signin", self.sign_in)
+        app.router.add_get("/signin", guarded(settings, self.sign_in))
 
     # -- HTTP ------------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:
@@ -185,7 +188,9 @@ class LocalRoom:
         an open page refreshes within milliseconds instead of polling. Changes made by another
         instance are noticed by a light check every two seconds."""
         await self.speaker(request, request.query.get("user") or None)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+        from bot.browser import HEADERS
+
+        response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
                                                "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         await response.prepare(request)
         last = None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Index, Text, bindparam, select, update
+from sqlalchemy import BigInteger, Column, Index, Text, bindparam, case, select, update
 from sqlmodel import Field, SQLModel
 
 from store.db import read_connection
@@ -60,13 +60,15 @@ _this_receipt = (receipts.c.broadcast_id == bindparam("bid"),
 _RECEIPT_UPDATES = {
     "first": update(receipts).where(*_this_receipt, receipts.c.first_at.is_(None))
     .values(first_answer=bindparam("answer"), first_at=bindparam("at")),
+    # One statement per answer: the latest answer, and the latest per question (安否/参集).
     "latest": update(receipts).where(*_this_receipt)
-    .values(latest_answer=bindparam("answer"), latest_at=bindparam("at")),
+    .values(latest_answer=bindparam("answer"), latest_at=bindparam("at"),
+            safety_answer=case((bindparam("q") == "safety", bindparam("answer")),
+                               else_=receipts.c.safety_answer),
+            attendance_answer=case((bindparam("q") == "attendance", bindparam("answer")),
+                                   else_=receipts.c.attendance_answer)),
     "read": update(receipts).where(*_this_receipt, receipts.c.read_at.is_(None))
     .values(read_at=bindparam("at")),
-    "safety": update(receipts).where(*_this_receipt).values(safety_answer=bindparam("answer")),
-    "attendance": update(receipts).where(*_this_receipt)
-    .values(attendance_answer=bindparam("answer")),
     "reminded": update(receipts).where(*_this_receipt).values(reminded=bindparam("round")),
     "delivered": update(receipts).where(*_this_receipt, receipts.c.delivered_at.is_(None))
     .values(delivered_at=bindparam("at"), undeliverable=None),
@@ -126,11 +128,10 @@ class BroadcastProjection:
                 continue
             bid = data["id"]
             if event.type == "broadcast.answered":
-                row = {"bid": bid, "uid": data["user_id"], "answer": data["answer"], "at": at}
+                row = {"bid": bid, "uid": data["user_id"], "answer": data["answer"], "at": at,
+                       "q": QUESTION_OF.get(data["answer"], "")}
                 pending.setdefault("first", []).append(row)
                 pending.setdefault("latest", []).append(row)
-                if question := QUESTION_OF.get(data["answer"]):
-                    pending.setdefault(question, []).append(row)
                 continue
             if event.type == "broadcast.read":
                 pending.setdefault("read", []).append({"bid": bid, "uid": data["user_id"], "at": at})
