@@ -72,7 +72,11 @@ _SURROGATE_ESCAPE = re.compile(r"(?:\\|%5[cC])[uU][dD][89a-fA-F]")
 
 
 def may_hold_poison(raw: str) -> bool:
-    return len(raw) > MAX_FIELD or bool(_SURROGATE_ESCAPE.search(raw))
+    if len(raw) > MAX_FIELD:
+        return True
+    if "\\" not in raw and "%5C" not in raw and "%5c" not in raw:
+        return False  # no escape at all: the common case, found by a plain substring search
+    return bool(_SURROGATE_ESCAPE.search(raw))
 
 
 class TooLarge(BadInput):
