@@ -173,7 +173,7 @@ class LocalRoom:
             return web.Response(status=401, content_type="text/html", charset="utf-8",
                                 text="<!doctype html><meta charset=utf-8><p>このサインイン用リンクは使えません"
                                      "（期限切れか、使用済みです）。管理者に新しいリンクを依頼してください。</p>")
-        response = web.HTTPSeeOther("/")
+        response = web.Response(status=303, headers={"Location": "/"})
         # Secure over https: directly, or behind a TLS proxy that CHONAI_HTTPS=1 declares.
         secure = request.secure or settings.get("chonai_https", "").lower() in ("1", "true", "yes")
         response.set_cookie(signin.COOKIE, signin.issue(settings, claims["u"]), httponly=True,

@@ -41,18 +41,10 @@ def seal(engine, plaintext: str, ttl_seconds: float) -> dict[str, Any]:
 
 def unseal(engine, sealed: dict[str, Any] | None, now: float | None = None) -> str | None:
     """The plaintext, or None once its key has expired or been shredded."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     if not sealed:
         return None
     with read_connection(engine) as conn:
-        row = conn.execute(select(keys.c.key, keys.c.expires_at)
-                           .where(keys.c.key_id == sealed["key_id"])).first()
-    if row is None or row.expires_at <= (now or time.time()):
-        return None
-    return AESGCM(row.key).decrypt(base64.b64decode(sealed["nonce"]),
-                                   base64.b64decode(sealed["data"]),
-                                   sealed["key_id"].encode()).decode()
+        return unseal_in(conn, sealed, now)
 
 
 def bucket_key(engine, key_id: str, expires_at: float) -> bytes:
