@@ -83,7 +83,6 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> web.Applica
 
 def platform_attachers() -> list:
     """Adapters and routes for external platforms; each attaches only when configured."""
-    from bot import blobs_route, lineworks, slack, status_webhook, webhook
+    from bot import lineworks, slack, status_webhook, webhook
 
-    return [slack.attach, lineworks.attach, webhook.attach, status_webhook.attach,
-            blobs_route.attach]
+    return [slack.attach, lineworks.attach, webhook.attach, status_webhook.attach]

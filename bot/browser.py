@@ -49,7 +49,11 @@ def host_name(host_header: str) -> str:
     """'example.org:8080' → 'example.org'; '[::1]:8080' → '::1'."""
     host = host_header.strip().lower()
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else ""
+        end = host.find("]")
+        rest = host[end + 1:] if end > 0 else "x"
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return ""  # "[::1]evil.com" is no host of ours
+        return host[1:end]
     name, _, port = host.rpartition(":")
     return name if name and port.isdigit() else host
 
@@ -75,7 +79,7 @@ def check(request: web.Request, hosts: frozenset[str]) -> web.Response | None:
         return refusal(request, 421, "host", "このアドレス（Host）では利用できません。")
     if request.method in SAFE_METHODS:
         return None
-    fetch_site = request.headers.get("Sec-Fetch-Site", "")
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
     if fetch_site in ("cross-site", "same-site"):
         return refusal(request, 403, "cross_site", "ほかのサイトからの操作は受け付けません。")
     origin = request.headers.get("Origin")

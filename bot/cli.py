@@ -110,6 +110,7 @@ def tighten_data_dir(settings: config.Settings) -> None:
 
     root = Path(settings.data_dir)
     root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()  # a data directory reached through a symlink is tightened itself
     loosened = []
     for path in [root, *root.rglob("*")]:
         mode = stat.S_IMODE(path.lstat().st_mode)

@@ -91,11 +91,22 @@ def strict_json(body: bytes | str) -> Any:
     if not _depth_ok(text):
         raise BadInput("JSON の入れ子が深すぎます。")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError):
         raise BadInput("JSON の形式が正しくありません。") from None
     check_strings(data)
     return data
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return value
 
 
 def json_object(body: bytes | str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import secrets
+import unicodedata
 from importlib import resources
 from typing import Any
 
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "local"
 BOT_USER = "chonai"
-BOT_NAMES = frozenset({BOT_USER, "庁内ボット", "@chonai", "bot", "system"})
+BOT_NAMES = frozenset({BOT_USER, "庁内ボット", "@chonai", "bot", "system", "chonai-bot",
+                       "チョウナイ", "ちょうない", "ちょうないぼっと", "チョウナイボット", "@庁内ボット"})
 _NAME = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]{1,200}$")
+_CONFUSABLE = str.maketrans({"ı": "i", "ɪ": "i", "ο": "o", "о": "o", "а": "a", "с": "c",
+                             "һ": "h", "ո": "n", "ｰ": "ー"})
 
 
 def error(status: int, message: str) -> web.Response:
@@ -65,7 +69,14 @@ def _http_error(request: web.Request, exc: BadInput) -> web.HTTPException:
 
 
 def valid_name(value: str) -> bool:
-    return bool(_NAME.match(value))
+    """A user or room name: no control, format (zero-width, bidi) or surrogate characters."""
+    return bool(_NAME.match(value)) and not any(unicodedata.category(ch) == "Cf" for ch in value)
+
+
+def looks_like_bot(name: str) -> bool:
+    """The bot's own names in any width, case or lookalike letters."""
+    folded = unicodedata.normalize("NFKC", name).translate(_CONFUSABLE).casefold().strip()
+    return folded in BOT_NAMES or folded.lstrip("@") in BOT_NAMES
 
 
 def _json_error(error_class: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -96,18 +107,15 @@ class LocalRoom:
             if claimed is None:
                 return None
             user = claimed.strip()
-            if not valid_name(user) or user.lower() in BOT_NAMES:
+            if not valid_name(user) or looks_like_bot(user):
                 count(request, "identity")
                 raise _json_error(web.HTTPForbidden, "その利用者名では操作できません。")
             return user
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.cookies.get(signin.COOKIE)
         claims = signin.session_claims(self.runtime.settings, token)
-        if claims is not None:
-            history = await asyncio.to_thread(self.runtime.store.stream,
-                                              signin.revocation_stream(claims["u"]))
-            if signin.revoked(history, claims["iat"]):
-                claims = None
+        if claims is not None and not await self._still_allowed(claims):
+            claims = None
         if claims is None:
             count(request, "signin")
             raise _json_error(web.HTTPUnauthorized,
@@ -117,6 +125,16 @@ class LocalRoom:
             count(request, "identity")
             raise _json_error(web.HTTPForbidden, "ほかの利用者としては操作できません。")
         return user
+
+    async def _still_allowed(self, claims: dict) -> bool:
+        """Not revoked since it was issued, and still in the staff directory."""
+        from store.staff import person_by_user_id
+
+        history = await asyncio.to_thread(self.runtime.store.stream,
+                                          signin.revocation_stream(claims["u"]))
+        if signin.revoked(history, claims["iat"]):
+            return False
+        return await asyncio.to_thread(person_by_user_id, self.engine, claims["u"]) is not None
 
     @staticmethod
     def own_room(room: str, user: str | None) -> bool:
@@ -141,7 +159,9 @@ class LocalRoom:
             self._notify()
 
         app.on_shutdown.append(closing)
-        app.router.add_get("/signin", guarded(settings, self.sign_in))
+        app.router.add_get("/signin", guarded(settings, self.sign_in_page))
+        app.router.add_post("/signin", guarded(settings, self.sign_in))
+        app.router.add_get("/api/blobs/{name}", guarded(settings, self.blob))
 
     # -- HTTP ------------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:
@@ -154,10 +174,36 @@ class LocalRoom:
             return web.json_response({"signin": False, "user": None})
         return web.json_response({"signin": True, "user": await self.speaker(request, None)})
 
+    async def sign_in_page(self, request: web.Request) -> web.Response:
+        """The one-time link opens a page with one button: the code is exchanged only by a
+        POST from this page (a link placed on another site cannot sign someone in)."""
+        code = request.query.get("code", "")
+        if signin.open_code(self.runtime.settings, code) is None:
+            return self._sign_in_refused(request)
+        from html import escape
+
+        return web.Response(content_type="text/html", charset="utf-8", headers={
+            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}, text=(
+            "<!doctype html><html lang=ja><meta charset=utf-8><meta name=viewport "
+            "content='width=device-width, initial-scale=1'><title>庁内トークにサインイン</title>"
+            "<h1>庁内トークにサインイン</h1><form method=post action=/signin>"
+            f"<input type=hidden name=code value='{escape(code, quote=True)}'>"
+            "<button type=submit>サインインする</button></form>"))
+
+    def _sign_in_refused(self, request: web.Request) -> web.Response:
+        count(request, "signin")
+        return web.Response(status=401, content_type="text/html", charset="utf-8",
+                            text="<!doctype html><meta charset=utf-8><p>このサインイン用リンクは使えません"
+                                 "（期限切れか、使用済みです）。管理者に新しいリンクを依頼してください。</p>")
+
     async def sign_in(self, request: web.Request) -> web.Response:
         """Exchange a one-time link's code for the session cookie, then leave the URL."""
         settings = self.runtime.settings
-        claims = signin.open_code(settings, request.query.get("code"))
+        form = await request.post() if request.content_type == "application/x-www-form-urlencoded" else {}
+        code = form.get("code") if isinstance(form.get("code"), str) else None
+        claims = signin.open_code(settings, code)
+        if claims is not None and not await self._still_allowed(claims):
+            claims = None  # revoked after the link was issued, or no longer in the directory
         if claims is not None:
             from store.events import NewEvent
 
@@ -169,10 +215,7 @@ class LocalRoom:
             if used.payload.get("nonce") != nonce:
                 claims = None  # a link works once
         if claims is None:
-            count(request, "signin")
-            return web.Response(status=401, content_type="text/html", charset="utf-8",
-                                text="<!doctype html><meta charset=utf-8><p>このサインイン用リンクは使えません"
-                                     "（期限切れか、使用済みです）。管理者に新しいリンクを依頼してください。</p>")
+            return self._sign_in_refused(request)
         response = web.Response(status=303, headers={"Location": "/"})
         # Secure over https: directly, or behind a TLS proxy that CHONAI_HTTPS=1 declares.
         secure = request.secure or settings.get("chonai_https", "").lower() in ("1", "true", "yes")
@@ -193,6 +236,13 @@ class LocalRoom:
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
                                                "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         await response.prepare(request)
+        try:
+            await self._stream_changes(request, response)
+        except (ConnectionResetError, ConnectionError):
+            pass  # the page went away: nothing to report
+        return response
+
+    async def _stream_changes(self, request: web.Request, response: web.StreamResponse) -> None:
         last = None
         quiet = 0.0
         while not self._closing.is_set():
@@ -204,11 +254,23 @@ class LocalRoom:
             elif quiet >= 20:
                 await response.write(b": keep-alive\n\n")  # proxies close silent streams
                 quiet = 0.0
+            if request.transport is None or request.transport.is_closing():
+                break  # the page went away
             try:
                 await asyncio.wait_for(waiting.wait(), 2.0)
             except TimeoutError:
                 quiet += 2.0
-        return response
+
+    async def blob(self, request: web.Request) -> web.Response:
+        """A chart image for the page: for signed-in staff beyond loopback."""
+        from store.blobs import get_blob
+
+        await self.speaker(request, None)
+        found = await asyncio.to_thread(get_blob, self.engine, request.match_info["name"])
+        if found is None:
+            return web.json_response({"error": "見つかりません。"}, status=404)
+        return web.Response(body=found[1], content_type=found[0],
+                            headers={"Cache-Control": "private, max-age=86400"})
 
     async def list_rooms(self, request: web.Request) -> web.Response:
         user = await self.speaker(request, request.query.get("user"))
@@ -228,7 +290,7 @@ class LocalRoom:
         room = request.match_info["room"]
         body = await read_json(request, ("user", "text"))
         user, text = await self.speaker(request, body["user"]), body["text"]
-        if not valid_name(room):
+        if not valid_name(room) or (room[:3].lower() == "dm:" and not room.startswith("dm:")):
             return error(400, "ルーム名が正しくありません。")
         if not self.own_room(room, user):
             count(request, "identity")

@@ -122,8 +122,8 @@ def rooms(engine: Engine, user: str | None = None) -> list[dict[str, Any]]:
                               room_messages.c.id.not_in(read))
                        .group_by(room_messages.c.room))
             unread = {r.room: r.n for r in conn.execute(counted)}
-    if user is not None:
-        found = [r for r in found if not r.startswith("dm:") or r == f"dm:{user}"]
+    # Another person's dm: room is not even named; with no user, no dm: room is.
+    found = [r for r in found if not r.startswith("dm:") or (user is not None and r == f"dm:{user}")]
     return [{"room": r, "unread": unread.get(r, 0)} for r in found]
 
 

@@ -123,11 +123,17 @@ async def test_a_rebinding_host_is_refused_but_signed_routes_work_behind_any_nam
 
 # -- who is speaking -------------------------------------------------------------------------
 async def test_nobody_speaks_as_the_bot_or_into_another_persons_dm(bot):
-    for user in ("chonai", "庁内ボット", "a\x00b", "x" * 1000):
+    for user in ("chonai", "庁内ボット", "a\x00b", "x" * 1000, "庁内ボット\u200b", "ｃｈｏｎａｉ",
+                 "chonaı", "cho\u00adnai", "CHONAI", "ﾁｮｳﾅｲ"):
         status, _ = await bot.post("/api/rooms/general/messages", {"user": user, "text": "/help"})
         assert status in (400, 403), user
     status, _ = await bot.post("/api/rooms/dm:alice/messages", {"user": "mallory", "text": "hi"})
     assert status == 403
+    status, _ = await bot.post("/api/rooms/DM:alice/messages", {"user": "mallory", "text": "hi"})
+    assert status == 400  # no lookalike of someone's dm: room
+    await bot.say("dm:alice", "alice", "メモ")
+    async with bot.session.get(bot.url("/api/rooms")) as resp:
+        assert all(not r["room"].startswith("dm:") for r in (await resp.json())["rooms"])
     await bot.say("general", "alice", "こんにちは")
     [message] = await bot.messages("general")
     for user in ("a\nb", "\x00", "y" * 100_000):
@@ -164,14 +170,22 @@ async def test_sign_in_by_one_time_link_then_cookie(start_bot):
     settings = bot.runtime.settings
     await replace_directory(bot.runtime.engine, parse_directory(DIRECTORY))
     code = signin.one_time_code(settings, "staff01")
+    # The link opens a page; only its own form (a POST from this origin) uses the code.
     async with bot.session.get(bot.url(f"/signin?code={code}"), allow_redirects=False) as resp:
+        assert resp.status == 200 and resp.headers["Referrer-Policy"] == "no-referrer"
+        assert "method=post" in await resp.text()
+    async with bot.session.post(bot.url("/signin"), data={"code": code}, allow_redirects=False,
+                                headers={"Origin": "http://evil.example"}) as resp:
+        assert resp.status == 403  # a page elsewhere cannot sign someone in
+    async with bot.session.post(bot.url("/signin"), data={"code": code}, allow_redirects=False,
+                                headers={"Origin": bot.url("").rstrip("/")}) as resp:
         assert resp.status == 303 and resp.headers["Location"] == "/"
         assert resp.headers["Referrer-Policy"] == "no-referrer"
         cookie = resp.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     # (aiohttp's client keeps no cookies for an IP address: send it as a browser would)
     bot.session.headers["Cookie"] = cookie.split(";")[0].replace("Set-Cookie: ", "")
-    async with bot.session.get(bot.url(f"/signin?code={code}"), allow_redirects=False) as resp:
+    async with bot.session.post(bot.url("/signin"), data={"code": code}, allow_redirects=False) as resp:
         assert resp.status == 401  # a link works once
     async with bot.session.get(bot.url("/api/me")) as resp:
         assert (await resp.json())["user"] == "staff01"
@@ -186,11 +200,23 @@ async def test_sign_in_by_one_time_link_then_cookie(start_bot):
                                    headers={"Authorization": f"Bearer {token}"}) as resp:
             assert resp.status == 401, token[:20]
     fresh = signin.issue(settings, "staff01", now=time.time() - 5)
+    unused_link = signin.one_time_code(settings, "staff01", now=time.time() - 5)
+    async with bot.session.get(bot.url("/api/blobs/abc.png")) as resp:
+        assert resp.status == 401  # chart images are for signed-in staff too
     from store.events import NewEvent
 
     await bot.runtime.store.append(NewEvent("signin.revoked", signin.revocation_stream("staff01"),
                                             {"user": "staff01", "before": int(time.time())}))
     async with bot.session.get(bot.url("/api/me"), headers={"Authorization": f"Bearer {fresh}"}) as resp:
+        assert resp.status == 401
+    async with bot.session.post(bot.url("/signin"), data={"code": unused_link},
+                                allow_redirects=False) as resp:
+        assert resp.status == 401  # revoking also ends links not yet used
+    # Someone removed from the directory is signed out too.
+    bousai = signin.issue(settings, "bousai01")
+    await replace_directory(bot.runtime.engine, parse_directory(
+        "user_id,name,department,roles\nstaff01,職員 花子,市民課,\n".encode()))
+    async with bot.session.get(bot.url("/api/me"), headers={"Authorization": f"Bearer {bousai}"}) as resp:
         assert resp.status == 401
 
 
@@ -283,7 +309,9 @@ def test_data_directory_and_files_are_private(tmp_path):
 
     os.chmod(data, 0o755)
     os.chmod(data / "chonai.db", 0o644)
-    tighten_data_dir(Settings(data_dir=str(data)))
+    link = tmp_path / "link"
+    link.symlink_to(data)
+    tighten_data_dir(Settings(data_dir=str(link)))  # reached through a symlink
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "chonai.db").stat().st_mode) == 0o600
 
