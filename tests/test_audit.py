@@ -246,3 +246,39 @@ def test_an_anchor_also_goes_to_syslog(tmp_path):
         receiver.close()
         anchoring._syslog = None
     assert "chonai-anchor" in datagram and anchor["sig"] in datagram
+
+
+def test_a_postgresql_backup_restores_with_pg_dump(tmp_path, pg_url):
+    """On PostgreSQL the backup is pg_dump's custom format (said so), restored by pg_restore."""
+    import shutil
+
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("pg_dump and pg_restore must be installed in CI")
+        pytest.skip("pg_dump/pg_restore are not installed here")
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import PG_ADMIN
+
+    second = f"chonai_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{second}"')
+    target_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + second
+    try:
+        env = {**os.environ, "CHONAI_DATA_DIR": str(tmp_path / "d1"), "DATABASE_URL": pg_url,
+               "CHONAI_ANCHOR_DIR": str(tmp_path / "anchors"),
+               "CHONAI_ANCHOR_KEY": str(tmp_path / "anchor.key")}
+        (tmp_path / "staff.csv").write_text(STAFF, encoding="utf-8")
+        assert chonai("staff", "import", str(tmp_path / "staff.csv"), env=env).returncode == 0
+        assert chonai("anchor", env=env).returncode == 0
+        made = chonai("backup", str(tmp_path / "pg.chonai"), env=env)
+        assert made.returncode == 0 and "pg_dump" in made.stderr
+        restored = chonai("restore", str(tmp_path / "pg.chonai"),
+                          env={**env, "CHONAI_DATA_DIR": str(tmp_path / "d2"), "DATABASE_URL": target_url})
+        assert restored.returncode == 0, restored.stderr + restored.stdout
+        assert "署名アンカー" in restored.stdout
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{second}" WITH (FORCE)')
