@@ -176,6 +176,13 @@ def test_ordinary_text_stays_unflagged(text):
     ("利用者：千葉 真一郎（1960.1.1）", "1960.1.1", "BIRTHDATE"),
     ("my daughter was born on March 3, 2023", "March 3, 2023", "BIRTHDATE"),
     ("受給者証番号 12345678 の方", "12345678", "HEALTH_INSURANCE"),
+    ("申請者 山田花子（Yamada Hanako）", "Yamada Hanako", "PERSON"),
+    ("Dear Mr. Kim Minjun (金珉俊),", "金珉俊", "PERSON"),
+    ("Chen Xiaoling / 080-2468-1357", "Chen Xiaoling", "PERSON"),
+    ("Ahmed called again about his daughter Fatima.", "Ahmed", "PERSON"),
+    ("the applicant is Sarah Evans, tel 080-1234-9876", "Sarah Evans", "PERSON"),
+    ("「りゅうせいのママです」", "りゅうせい", "PERSON"),
+    ("her French number +33 6 12 34 56 78", "+33 6 12 34 56 78", "PHONE"),
 ])
 def test_more_spellings_from_outside_our_templates(text, value, kind):
     assert (value, kind) in found(text)
@@ -187,6 +194,8 @@ def test_more_spellings_from_outside_our_templates(text, value, kind):
     "電話 03-3228-7000（子ども総合相談窓口）",
     "Slackから通知が来ます。", "This is Nakano City Office.", "東 区、西 区の順に回ります。",
     "受付：鈴木一郎（2026/11/30）まで",
+    "International calls: +1 202 555 0123 (US Embassy)",
+    "The library is located at 2-9-7 Nakano, Nakano City, Tokyo.",
 ])
 def test_organisation_lines_and_products_stay_unflagged(text):
     assert {kind for _, kind in found(text)} <= {"CORPORATE_NUMBER", "PERSON"}

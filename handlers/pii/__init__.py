@@ -66,11 +66,13 @@ class Guard:
         folded = fold(text)
         digits = digits_view(folded)
         spans = [*contacts.emails(folded), *contacts.phones(digits, folded),
+                 *contacts.foreign_phones(digits, folded),
                  *contacts.check_digit_numbers(folded, folded),
                  *contacts.postal_codes(folded), *contacts.bank_accounts(folded),
                  *contacts.health_insurance(folded), *dates.birth_dates(digits),
                  *places.addresses(folded), *people.people(text, self.names)]
         spans.extend(_record_birth_dates(digits, spans))
+        spans.extend(people.aliases(text, spans))
         chosen: list[tuple[int, int, str]] = []
         for start, end, kind in sorted(spans, key=lambda s: (_PRIORITY[s[2]], s[0] - s[1])):
             if start >= end or any(start < e and s < end for s, e, _ in chosen):

@@ -32,8 +32,9 @@ _SENTENCE_END = re.compile(r"[。\n]")
 # contact data on it is the organisation's, unless a person is named on it first.
 _ORG_LINE = re.compile(r"図書館|センター|役所|役場|公民館|会館|体育館|保健所|事務所|支所|出張所|学校|"
                        r"病院|施設|協会|法人|株式会社|窓口|庁舎|本部|"
+                       r"大使館|領事館|"
                        r"\b(?:Office|Cent(?:er|re)|Association|Library|Hall|Inquiries|[Ee]mergenc\w*|"
-                       r"Department|Division|Section|Desk)\b")
+                       r"Department|Division|Section|Desk|[Ee]mbassy|[Cc]onsulate|office|center)\b")
 _PERSON_ON_LINE = re.compile(r"様|さん|氏名|自宅|携帯|住所は|お住まい|本人|申請者|相談者|保護者|世帯主|"
                              r"\b(?:Mr|Ms|Mrs|Miss|[Mm]y|I'm|I am|[Hh]is|[Hh]er)\b")
 
@@ -95,6 +96,18 @@ _PHONE = re.compile(
     r"|0[5789]0\d{8}|0[1-9]\d{8}"                                   # unbroken 10/11 digits
     r")(?!\d)(?![-.・]\d)")
 _TOLL_FREE = ("0120", "0570", "0800", "0180", "0990")
+
+
+# A number abroad (+33 6 12 34 56 78): a person's, unless an organisation is named on the line.
+_FOREIGN_PHONE = re.compile(r"(?<![\w+])\+(?!81)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){3,6}(?![\d])")
+
+
+def foreign_phones(digits: str, folded: str) -> Iterator[Span]:
+    for match in _FOREIGN_PHONE.finditer(digits):
+        count = sum(ch.isdigit() for ch in match.group(0))
+        after = folded[match.end():match.end() + 30]
+        if 8 <= count <= 15 and not org_line(folded, match.start()) and not _ORG_LINE.search(after):
+            yield match.start(), match.end(), "PHONE"
 
 
 def phones(digits: str, folded: str) -> Iterator[Span]:

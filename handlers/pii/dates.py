@@ -70,7 +70,8 @@ def _year(text: str) -> int | None:
         return _ERAS[era.group(1)] + number
     return None
 
-_NOT_BIRTH_AFTER = re.compile(r"^\s*(?:付|に|から|まで|開催|予定|締切|期限|受付|申請|提出|発行|交付|更新|現在|時点|以降|以前|までに)")
+_NOT_BIRTH_AFTER = re.compile(r"^\s*(?:付|に|から|まで|開催|予定|締切|期限|受付|申請|提出|発行|交付|更新|現在|時点|"
+                              r"以降|以前|までに|入庁|採用|転入|転居|着任|退職|届出|登録|異動|死亡|受診|来庁|訪問)")
 
 
 def record_dates(folded: str) -> Iterator[tuple[int, int]]:
@@ -86,7 +87,7 @@ def record_dates(folded: str) -> Iterator[tuple[int, int]]:
                     or _NOT_BIRTH_AFTER.match(after):
                 continue
             if not before.rstrip().endswith(("（", "(", "/", "／", ",", "、", "|", "｜", '"')):
-                continue
+                continue  # (a date after a space is as often a visit in a case record)
             year = _year(match.group(0))
             if year is None or not 1900 <= year <= date.today().year - 1:
                 continue  # this year's date next to a name is a visit or a deadline

@@ -196,11 +196,14 @@ def _common_word_start(surname: _Token, given: _Token) -> bool:
 
 
 def _alone(tokens: list[_Token], i: int) -> bool:
-    """A surname of two or more characters used on its own for a person (前任の藤田に…)."""
+    """A surname of two or more characters used on its own for a person (前任の藤田に…); a
+    one-character one only with a role in brackets after it (西（学校）)."""
     token = tokens[i]
-    if len(token.surface) < 2:
-        return False
     nxt = _next_word(tokens, i + 1)
+    if len(token.surface) < 2:
+        inside = _next_word(tokens, i + 2)
+        return nxt is not None and nxt.surface in ("（", "(") and inside is not None \
+            and inside.surface.startswith(_CONTACT_IN_BRACKETS)
     previous = tokens[i - 1].surface if i else ""
     if previous in ("（", "(") and nxt is not None and nxt.surface in ("）", ")"):
         return True  # a sign-off: …です（佐伯）
@@ -301,6 +304,40 @@ def _kana_after_label(text: str) -> Iterator[Span]:
         if value.startswith(_NOT_CHILD) or value in _RELATIONS:
             continue
         yield start, end, "PERSON"
+
+
+_ALIAS_AFTER = re.compile(r"[ \u3000]?[（(]\s*([A-Za-z][A-Za-z'-]+(?:[ \u3000][A-Za-z][A-Za-z'-]+){0,2}"
+                          r"|[\u4e00-\u9fff々]{1,4}(?:[ \u3000][\u4e00-\u9fff々]{1,3})?)\s*[）)]")
+_LATIN_BEFORE = re.compile(r"([A-Z][A-Za-z'-]+(?:[ \u3000][A-Z][A-Za-z'-]+){1,2})[ \u3000]*[（(]\s*$")
+_RECORD_HEAD = re.compile(r"^[ \u3000]*([A-Z][A-Za-z'-]+(?:[ \u3000][A-Z][A-Za-z'-]+){1,2})[ \u3000]*[/／,、|｜]")
+_PARENT_OF = re.compile(r"(?:^|(?<=[「\s、。]))([\u3041-\u3096\u30a1-\u30faー]{2,6})"
+                        r"(?=(?:くん|ちゃん)?の(?:ママ|パパ|母|父|保護者))")
+
+
+def aliases(text: str, spans: list) -> list[tuple[int, int, str]]:
+    """The same person under another script, next to a name already found: 王 偉（Wang Wei）,
+    Kim Minjun (金珉俊); a Latin name opening a record line that holds contact data
+    (Chen Xiaoling / 陳 暁玲 / 080-…); a child's name before のママ."""
+    found = []
+    people_spans = [(s, e) for s, e, k in spans if k == "PERSON"]
+    for start, end in people_spans:
+        latin = text[start:end].isascii()
+        # Only the same name in the other script: brackets after a name also hold roles (父, 副会長).
+        match = _ALIAS_AFTER.match(text, end)
+        if match and match.group(1).isascii() != latin and \
+                (not match.group(1).isascii() or max(map(len, match.group(1).split())) >= 3):
+            found.append((match.start(1), match.end(1), "PERSON"))  # not 今井（CW）
+        if match := _LATIN_BEFORE.search(text[max(0, start - 60):start]):
+            offset = max(0, start - 60)
+            found.append((offset + match.start(1), offset + match.end(1), "PERSON"))
+    contact_lines = {text.rfind("\n", 0, s) + 1 for s, _, k in spans if k in ("PHONE", "EMAIL", "ADDRESS")}
+    for line_start in contact_lines:
+        match = _RECORD_HEAD.match(text, line_start)
+        if match and not any(w.lower() in romaji.NOT_NAMES for w in match.group(1).split()):
+            found.append((match.start(1), match.end(1), "PERSON"))
+    for match in _PARENT_OF.finditer(text):
+        found.append((match.start(1), match.end(1), "PERSON"))
+    return found
 
 
 def _gazetteer(text: str, names: Iterable[str]) -> Iterator[Span]:

@@ -90,7 +90,7 @@ _ROMAJI_ADDRESS = re.compile(
 _ROMAJI_AREA = re.compile(r"-(?:ku|shi|cho|machi|gun)\b|\b(?:City|Ward|Town|Village|Prefecture|Tokyo|Osaka)\b",
                           re.I)
 _ROMAJI_VENUE = re.compile(r"\b(?:Office|Hall|Cent(?:er|re)|Library|School|Hospital|Station|Museum|"
-                           r"Association|Gymnasium|Clinic|Headquarters|Branch)\b")
+                           r"Association|Gymnasium|Clinic|Headquarters|Branch|Park|Shelter)\b", re.I)
 
 
 def _romaji_addresses(folded: str) -> Iterator[Span]:

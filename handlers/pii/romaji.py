@@ -103,16 +103,20 @@ _LABEL = re.compile(
 # Self-introductions and family in English sentences; -san/-sama after a name; a Latin-letter
 # name before です/から/より in Japanese text.
 _INTRO = re.compile(
-    r"\b(?:[Mm]y name is|I am|I'm|[Tt]his is|[Mm]y (?:daughter|son|wife|husband|mother|father|"
-    r"child|children|name's)(?: is)?|[Cc]alled|[Nn]amed)[ \u3000]+"
+    r"\b(?:[Mm]y name is|I am|I'm|[Tt]his is|(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir) (?:daughter|son|wife|"
+    r"husband|mother|father|child|children|name's)(?: is)?|[Cc]alled|[Nn]amed|"
+    r"(?:[Tt]he )?(?:applicant|resident|caller|tenant|guardian|patient|client)(?: is| was|,))[ \u3000]+"
     rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})")
+# A name opening a sentence, followed by what people do on the phone or at the counter.
+_ACTOR = re.compile(rf"(?:^|(?<=[.!?。\n]\s)|(?<=[.!?。\n]))[ \u3000]*((?:{_WORD})(?:[ \u3000]+(?:{_WORD}))?)"
+                    r"(?=[ \u3000]+(?:called|phoned|emailed|visited|came|wrote|asked|said|requested)\b)")
 _SAN = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})-(?:san|sama|kun|chan|sensei)\b")
 _BEFORE_JA = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})(?=[ \u3000]*(?:です|から|より|と申します|でした))")
 # A signature dash at the very end of a message ("… – Emily"), not a bulleted list.
 _SIGN_DASH = re.compile(rf"[-–—][ \u3000]*((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})[ \u3000.!]*$")
 _BEFORE_CONTACT = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{1,2}})[ \u3000]*[<(（][^>)）\s]*@")
 _HONORIFIC = re.compile(rf"((?:{_WORD})(?:[ \u3000]+(?:{_WORD})){{0,2}})(?=[ \u3000]*(?:さん|様|氏|くん|ちゃん|殿|先生))")
-_NOT_NAMES = {"sir", "madam", "madame", "all", "resident", "residents", "customer", "customers",
+NOT_NAMES = {"sir", "madam", "madame", "all", "resident", "residents", "customer", "customers",
               "colleague", "colleagues", "staff", "team", "member", "members", "friends", "city",
               "ward", "office", "department", "the", "a", "an", "our", "your", "my", "we", "us",
               "you", "i", "it", "this", "that", "and", "or", "of", "for", "in", "on", "at", "by",
@@ -130,9 +134,9 @@ _NOT_NAMES = {"sir", "madam", "madame", "all", "resident", "residents", "custome
 def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     """Drop leading and trailing words that are not names (Dear, the, City…)."""
     words = [(m.start(), m.end()) for m in re.finditer(r"[A-Za-z'-]+", text[start:end])]
-    while words and text[start + words[0][0]:start + words[0][1]].lower() in _NOT_NAMES:
+    while words and text[start + words[0][0]:start + words[0][1]].lower() in NOT_NAMES:
         words.pop(0)
-    while words and text[start + words[-1][0]:start + words[-1][1]].lower() in _NOT_NAMES:
+    while words and text[start + words[-1][0]:start + words[-1][1]].lower() in NOT_NAMES:
         words.pop()
     if not words:
         return None
@@ -147,14 +151,15 @@ def names(text: str) -> Iterator[Span]:
     if not re.search(r"[A-Za-z]{2}", text):
         return
     for pattern in (_TITLE, _LABEL, _BEFORE_CONTACT, _HONORIFIC, _INTRO, _SAN, _BEFORE_JA,
-                    _SIGN_DASH):
+                    _SIGN_DASH, _ACTOR):
         for match in pattern.finditer(text):
             group = next(i for i in range(1, (match.lastindex or 1) + 1) if match.group(i))
             words = match.group(group).replace(",", " ").split()
             if pattern is _LABEL and not (any(name_kind(w) for w in words)
                                           or all(_capitalised(w) for w in words)):
                 continue  # after "From:" an ordinary lower-case phrase is no name
-            if pattern in (_BEFORE_JA, _INTRO, _SIGN_DASH) and any(w.lower() in _NOT_NAMES for w in words):
+            if pattern in (_BEFORE_JA, _INTRO, _SIGN_DASH, _ACTOR) and \
+                    any(w.lower() in NOT_NAMES for w in words):
                 continue  # This is Nakano City Office / Tokyoから: a place or an organisation
             if pattern is _BEFORE_JA and not any(name_kind(w) for w in words):
                 continue  # Slackから, Kintoneです: a product, not a person
@@ -166,7 +171,7 @@ def names(text: str) -> Iterator[Span]:
     for match in _PAIR.finditer(text):
         words = [w for w in match.groups() if w]
         kinds = [name_kind(w) for w in words]
-        if any(w.lower() in _NOT_NAMES for w in words):
+        if any(w.lower() in NOT_NAMES for w in words):
             continue
         if all(to_katakana(w) for w in words) and any(kinds) and \
                 (sum(1 for k in kinds if k) >= 2 or any(w.isupper() and len(w) > 1 for w in words)
