@@ -94,6 +94,7 @@ class LocalRoom:
         self.engine = runtime.engine
         self._changed = asyncio.Event()  # replaced after each change; open pages wait on it
         self._closing = asyncio.Event()
+        self._streams = 0
 
     def _notify(self) -> None:
         """Something in the talk room changed in this process: wake every open page."""
@@ -154,10 +155,16 @@ class LocalRoom:
         app.router.add_get("/api/me", guarded(settings, self.me))
         app.router.add_get("/api/events", guarded(settings, self.live))
 
+        async def watching(app: web.Application):
+            task = asyncio.create_task(self._watch_other_instances(), name="talk-room-watch")
+            yield
+            task.cancel()
+
         async def closing(app: web.Application) -> None:  # open live pages end at shutdown
             self._closing.set()
             self._notify()
 
+        app.cleanup_ctx.append(watching)
         app.on_shutdown.append(closing)
         app.router.add_get("/signin", guarded(settings, self.sign_in_page))
         app.router.add_post("/signin", guarded(settings, self.sign_in))
@@ -243,23 +250,35 @@ class LocalRoom:
         return response
 
     async def _stream_changes(self, request: web.Request, response: web.StreamResponse) -> None:
+        self._streams += 1
+        try:
+            await response.write(b"event: change\ndata: {}\n\n")
+            while not self._closing.is_set():
+                waiting = self._changed
+                try:
+                    await asyncio.wait_for(waiting.wait(), 20.0)
+                    await response.write(b"event: change\ndata: {}\n\n")
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")  # proxies close silent streams
+                if request.transport is None or request.transport.is_closing():
+                    break  # the page went away
+        finally:
+            self._streams -= 1
+
+    async def _watch_other_instances(self) -> None:
+        """One light check every two seconds, shared by every open page, for changes another
+        instance made (this instance's own changes wake the pages at once)."""
         last = None
-        quiet = 0.0
         while not self._closing.is_set():
-            waiting = self._changed
-            marker = await asyncio.to_thread(rooms.change_marker, self.engine)
-            if marker != last:
-                await response.write(b"event: change\ndata: {}\n\n")
-                last, quiet = marker, 0.0
-            elif quiet >= 20:
-                await response.write(b": keep-alive\n\n")  # proxies close silent streams
-                quiet = 0.0
-            if request.transport is None or request.transport.is_closing():
-                break  # the page went away
-            try:
-                await asyncio.wait_for(waiting.wait(), 2.0)
-            except TimeoutError:
-                quiet += 2.0
+            try:  # kept current even with no page open, so the first page misses nothing
+                marker = await asyncio.to_thread(rooms.change_marker, self.engine)
+            except Exception as exc:  # the database away: the pages simply wait
+                log.warning("talk room change check failed: %s", type(exc).__name__)
+                marker = last
+            if last is not None and marker != last and self._streams:
+                self._notify()
+            last = marker
+            await asyncio.sleep(2.0)
 
     async def blob(self, request: web.Request) -> web.Response:
         """A chart image for the page: for signed-in staff beyond loopback."""

@@ -150,3 +150,30 @@ async def test_a_handler_whose_results_cannot_be_stored_is_retried_not_dropped(b
     assert reply and failures["left"] == 0
     await bot.settle()
     assert len(store.read(0, types=["incoming.handled"])) == 1
+
+
+async def test_the_live_stream_tells_open_pages_of_changes_from_anywhere(bot):
+    """Server-sent events: a change made here wakes the page at once; one made by another
+    instance (written straight to the database) within a few seconds."""
+    import asyncio
+    import time
+
+    from store import rooms
+
+    async with bot.session.get(bot.url("/api/events"), params={"user": "staff01"}) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+
+        async def next_change(timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                line = await asyncio.wait_for(stream.content.readline(), deadline - time.monotonic())
+                if line.startswith(b"event: change"):
+                    return
+            raise AssertionError("no change event")
+
+        await next_change(5)  # the first one, on opening
+        await bot.say("general", "staff02", "こんにちは")
+        await next_change(5)
+        await asyncio.to_thread(rooms.add_message, bot.runtime.engine, "general", "staff03",
+                                "別のインスタンスから")
+        await next_change(10)
