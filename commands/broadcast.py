@@ -195,7 +195,8 @@ async def _decide(ctx: Context, *, send: bool) -> None:
 def _close_card(ctx: Context, bid: int, text: str) -> None:
     """The card whose button was pressed loses its 送信／取消 buttons (replaced in place: the
     talk room edits it, Slack through the press's response_url), so nobody presses again."""
-    ctx.reply(text, private=True, ref=f"broadcast:{bid}:preview", update=True)
+    pressed = (ctx.incoming.reply or {}).get("ref")  # the card pressed (a JMA proposal has its own)
+    ctx.reply(text, private=True, ref=pressed or f"broadcast:{bid}:preview", update=True)
 
 
 async def fan_out(store, item: dict[str, Any], recipients: list[dict[str, Any]], *, actor: str,

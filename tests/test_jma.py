@@ -116,6 +116,9 @@ async def test_one_broadcast_per_earthquake_then_a_cancellation(watch, jma):
     status, _ = await bot.press("hq", "hq", offer, "broadcast.send", offer["buttons"][0]["value"])
     assert status == 202
     await bot.settle()
+    # The proposal that was pressed no longer offers 送信／取消.
+    [card] = [m for m in await bot.messages("hq", "hq") if m["id"] == offer["id"]]
+    assert "【送信済み】" in card["text"] and card["buttons"] == []
     [notice] = await bot.messages("dm:s0", "s0")
     assert "東京都２３区 震度5弱" in notice["text"] and len(notice["buttons"]) == 6
 
