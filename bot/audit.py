@@ -192,7 +192,8 @@ def backup(settings: Settings, engine, target: str) -> int:  # noqa: ANN001
                 say("pg_dump が見つかりません（PostgreSQL のクライアントを、サーバーと同じメジャー版で入れてください）。")
                 return 1
             say("PostgreSQL: pg_dump（カスタム形式）でコピーします。")
-            done = subprocess.run([pg_dump, "-Fc", "-f", str(dump), _libpq_url(settings.database_url)],
+            url, env = _libpq(settings.database_url)
+            done = subprocess.run([pg_dump, "-Fc", "-f", str(dump), url], env=env,
                                   capture_output=True, text=True)
             if done.returncode != 0:
                 say(f"pg_dump が失敗しました: {done.stderr.strip()[-300:]}")
@@ -231,8 +232,23 @@ def backup(settings: Settings, engine, target: str) -> int:  # noqa: ANN001
     return 0
 
 
-def _libpq_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://").replace("postgres://", "postgresql://")
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """The URL for pg_dump/pg_restore without its password, which goes in PGPASSWORD instead:
+    a command line is visible to every local account (ps)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    url = url.replace("postgresql+psycopg://", "postgresql://").replace("postgres://", "postgresql://")
+    parts = urlsplit(url)
+    env = dict(os.environ)
+    if parts.password:
+        env["PGPASSWORD"] = unquote(parts.password)
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{user}@{host}" + (f":{parts.port}" if parts.port else "")
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return url, env
 
 
 # -- restore -----------------------------------------------------------------------------------
@@ -267,8 +283,9 @@ def restore(settings: Settings, source: str) -> int:
             with tempfile.TemporaryDirectory() as work:
                 dump = Path(work) / "database.pgdump"
                 dump.write_bytes(tar.extractfile("database.pgdump").read())
-                done = subprocess.run(["pg_restore", "--no-owner", "-d", _libpq_url(settings.database_url),
-                                       str(dump)], capture_output=True, text=True)
+                url, env = _libpq(settings.database_url)
+                done = subprocess.run(["pg_restore", "--no-owner", "-d", url, str(dump)], env=env,
+                                      capture_output=True, text=True)
                 if done.returncode != 0:
                     say(f"pg_restore が失敗しました: {done.stderr.strip()[-300:]}")
                     return 1

@@ -282,3 +282,10 @@ def test_a_postgresql_backup_restores_with_pg_dump(tmp_path, pg_url):
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{second}" WITH (FORCE)')
+
+
+def test_pg_dump_gets_the_password_by_environment_not_on_its_command_line():
+    from bot.audit import _libpq
+
+    url, env = _libpq("postgresql+psycopg://chonai:s3cr%65t@db.internal:5433/chonai")
+    assert url == "postgresql://chonai@db.internal:5433/chonai" and env["PGPASSWORD"] == "s3cret"
